@@ -1,0 +1,47 @@
+# Two commands set up everything on a fresh machine: `make demo` and `make test`.
+# Each creates or reuses .venv and installs exactly what it needs (stamp files track pyproject.toml).
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+DEMO_OUT ?= demo_out
+
+.PHONY: demo test lint typecheck bench clean-venv help
+
+help:
+	@echo "make demo   - set up .venv and run the main job on the bundled demo character"
+	@echo "make test   - set up .venv (core + train + dev) and run lint, mypy and the tests"
+	@echo "make bench  - run the benchmarks in benchmarks/ (slow; prints measured ratios)"
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade "pip>=24" "setuptools>=68" wheel
+
+$(VENV)/.core: pyproject.toml | $(PY)
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.core
+	$(PIP) install -e ".[train,dev]"
+	@touch $@
+
+demo: $(VENV)/.core
+	$(PY) -m seamroto demo -o $(DEMO_OUT)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check seamroto training nuke_plugins tests benchmarks init.py menu.py
+
+typecheck: $(VENV)/.dev
+	$(VENV)/bin/mypy seamroto
+	$(VENV)/bin/mypy --config-file nuke_plugins/mypy.ini nuke_plugins/seamroto_nuke init.py menu.py
+
+test: $(VENV)/.dev lint typecheck
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.dev
+	$(PY) benchmarks/run_all.py
+
+clean-venv:
+	rm -rf $(VENV)

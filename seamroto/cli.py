@@ -1,0 +1,354 @@
+"""SeamRoto command line: track split-face puppet shots, train characters, inspect Nuke scripts.
+
+Every subcommand has its own --help with examples. The usual order is:
+
+  seamroto synth -o shots/mara_s1                      # (no plates yet?) make a synthetic shot
+  seamroto train mara --shot shots/mara_s1/gt.nk -o models/mara/v1
+  seamroto track 'plates/sh010.####.exr' --model models/mara/v1 -o out/sh010 --report
+  seamroto inspect out/sh010/seamroto.nk               # what a script holds
+
+Exit codes: 0 done, 1 bad input or failed (the message says what to fix), 2 usage, 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+from seamroto import __version__
+from seamroto.errors import CancelledError, SeamRotoError
+
+logger = logging.getLogger("seamroto")
+
+Handler = Callable[[argparse.Namespace], int]
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 2048x1080, got {text!r}") from None
+
+
+def _progress(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from seamroto.progress import ConsoleProgress, NullProgress
+
+    return NullProgress() if getattr(args, "quiet", False) else ConsoleProgress()
+
+
+# --- handlers: read args, call the core, print where things are -----------------------------
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from seamroto.nk.inspect import format_inspect, inspect_script
+
+    info = inspect_script(args.file)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(format_inspect(info))
+    return EXIT_OK
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from seamroto.fileio import next_free_dir
+    from seamroto.synth import synth_command
+
+    width, height = args.size
+    out = next_free_dir(args.output)
+    path = synth_command(
+        args.character, args.seed, args.frames, width, height, out, tuple(args.formats.split(","))
+    )
+    print(f"synthetic shot: {path}")
+    print(f"  plates:       {path / 'plates'}")
+    print(f"  ground truth: {path / 'gt.nk'}  {path / 'gt.json'}")
+    return EXIT_OK
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from seamroto.pipeline import train_command
+
+    path = train_command(
+        args.name,
+        shots=args.shot,
+        laika=args.laika,
+        output=args.output,
+        base_model=args.base_model,
+        rig_only=args.rig_only,
+        seed=args.seed,
+        minutes=args.minutes,
+        resume=args.resume,
+        progress=_progress(args),
+    )
+    print(f"model: {path}")
+    print(f"  card: {path / 'card.json'}")
+    return EXIT_OK
+
+
+def _cmd_track(args: argparse.Namespace) -> int:
+    from seamroto.pipeline import TrackOptions, track_command
+
+    options = TrackOptions(
+        first=args.first,
+        last=args.last,
+        confidence_threshold=args.confidence_threshold,
+        smoothing=args.smoothing,
+        seam_band_px=args.seam_band,
+        feather_px=args.feather,
+        precision=args.precision,
+        report=args.report,
+        colourspace=args.colourspace,
+    )
+    outputs = track_command(args.plates, args.model, args.output, options, progress=_progress(args))
+    _print_outputs(outputs)
+    return EXIT_OK
+
+
+def _cmd_refit(args: argparse.Namespace) -> int:
+    from seamroto.pipeline import refit_command
+
+    outputs = refit_command(args.model, args.tracks, args.output, progress=_progress(args))
+    _print_outputs(outputs)
+    return EXIT_OK
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from seamroto.pipeline import repair_command
+
+    outputs = repair_command(args.result, args.output, progress=_progress(args))
+    _print_outputs(outputs)
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from seamroto.pipeline import export_command
+
+    path = export_command(args.result, fxs=args.fxs)
+    print(f"silhouette shapes: {path}")
+    return EXIT_OK
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from seamroto.config import model_search_paths
+    from seamroto.models import find_models
+
+    found = find_models(model_search_paths(args.path))
+    if args.json:
+        print(json.dumps([{"character": c, "version": v, "path": str(p)} for c, v, p in found]))
+    elif not found:
+        print("no character models found in: " + ", ".join(map(str, model_search_paths(args.path))))
+    for character, version, path in found:
+        print(f"{character:20s} {version:8s} {path}")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from seamroto.pipeline import demo_command
+
+    outputs = demo_command(args.output, progress=_progress(args))
+    _print_outputs(outputs)
+    return EXIT_OK
+
+
+def _cmd_serve_request(args: argparse.Namespace) -> int:
+    from seamroto.protocol import serve
+
+    return serve(sys.stdin, sys.stdout)
+
+
+def _print_outputs(outputs: Dict[str, object]) -> None:
+    width = max((len(k) for k in outputs), default=0)
+    for key, value in outputs.items():
+        print(f"{key:{width}s}  {value}")
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+EXAMPLES: Dict[str, str] = {
+    "inspect": """examples:
+  seamroto inspect shot010_roto_v003.nk            # table of nodes, shapes, points, keys, tracks
+  seamroto inspect shot010_roto_v003.nk --json     # the same as JSON, for pipeline scripts
+""",
+    "synth": """examples:
+  seamroto synth -o shots/mara_s1                          # 48 frames, 2048x1080, EXR + PNG + gt.nk/gt.json
+  seamroto synth --character otto --seed 7 --frames 100 -o shots/otto_s7
+  seamroto synth --size 960x540 --frames 12 --formats png -o /tmp/quick
+An existing output folder is never overwritten: the next free name (shots/mara_s1_v2) is used.
+""",
+    "train": """examples:
+  seamroto train mara --shot gt/sh010.nk --shot gt/sh020.nk --shot gt/sh030.nk -o models/mara/v1
+  seamroto train mara --from models/mara/v1 --shot fixed/sh040.nk -o models/mara/v2   # learn from corrections
+  seamroto train lionel --rig-only --laika ../shared/reference/laika_sir_lionel -o models/lionel/v1
+Each --shot is a Nuke script holding a Read node, the artists' Tracker4 tracks (one per landmark,
+named by track name) and their Roto shapes. Ctrl-C stops and keeps a checkpoint; --resume continues.
+""",
+    "track": """examples:
+  seamroto track 'plates/sh050.####.exr' --model models/mara/v1 -o out/sh050
+  seamroto track 'plates/sh050.%04d.exr' --model models/mara/v1 --first 1001 --last 1048 -o out/sh050 --report
+Writes OUT/seamroto.nk (Read -> Tracker4 -> Roto -> seam repair, paste it into Nuke), OUT/tracks.nk,
+OUT/shapes.nk, OUT/result.json and, with --report, OUT/report.html. An existing OUT gets a new version.
+""",
+    "refit": """examples:
+  seamroto refit --model models/mara/v1 --tracks out/sh050/tracks_fixed.nk -o out/sh050_refit
+  seamroto refit --model models/mara/v1 --tracks out/sh050/result.json -o out/sh050_refit
+Rebuilds the roto shapes from landmarks an artist corrected (Tracker4 named by landmark, or result.json).
+""",
+    "repair": """examples:
+  seamroto repair out/sh050/result.json -o out/sh050_clean      # preview clean plates (PNG) along the seam
+""",
+    "export": """examples:
+  seamroto export out/sh050/result.json --fxs out/sh050/shapes.fxs   # Silhouette shapes
+""",
+    "models": """examples:
+  seamroto models                   # every character on SEAMROTO_MODELS and in the bundled models/
+  seamroto models --json
+""",
+    "demo": """examples:
+  seamroto demo -o demo_out         # synthesise a shot, track it with the bundled demo character, build nodes
+""",
+    "serve-request": """Reads one JSON request (schema SeamRotoRequest.1) on stdin and answers with JSON lines
+(progress, log, result or error) on stdout. Used by the Nuke plugin when the core runs in its own venv.
+""",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every subcommand's help ends with examples."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="seamroto", description=__doc__, formatter_class=fmt)
+    parser.add_argument("--version", action="version", version=f"seamroto {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log detail (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
+    parser.add_argument("--log-file", type=Path, help="also write the full log to this file")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name, help=help_text, description=help_text, epilog=EXAMPLES.get(name), formatter_class=fmt
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("inspect", _cmd_inspect, "Show the nodes, roto shapes and tracks a .nk script holds.")
+    p.add_argument("file", metavar="FILE.nk", help="a Nuke script (saved, or copied from the node graph)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = add("synth", _cmd_synth, "Render a synthetic split-face puppet shot with exact ground truth.")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="output folder (a new version if it exists)"
+    )
+    p.add_argument("--character", default="mara", help="synthetic character (default: mara)")
+    p.add_argument("--seed", type=int, default=1, help="random seed: same seed, same shot (default: 1)")
+    p.add_argument("--frames", type=int, default=48, help="number of frames from 1001 (default: 48)")
+    p.add_argument("--size", type=_size, default=(2048, 1080), help="WIDTHxHEIGHT (default: 2048x1080)")
+    p.add_argument("--formats", default="exr,png", help="comma list of exr,png (default: exr,png)")
+
+    p = add("train", _cmd_train, "Learn a character from shots artists already tracked and rotoscoped.")
+    p.add_argument("name", help="character name, e.g. mara")
+    p.add_argument(
+        "--shot", action="append", default=[], metavar="GT.nk", help="ground-truth Nuke script (repeat)"
+    )
+    p.add_argument(
+        "--laika", action="append", default=[], metavar="DIR", help="LAIKA-format ground truth (repeat)"
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, help="model folder, e.g. models/mara/v1")
+    p.add_argument("--from", dest="base_model", type=Path, help="fine-tune this model with the new shots")
+    p.add_argument("--rig-only", action="store_true", help="learn only the roto rig (no images needed)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
+    p.add_argument("--minutes", type=float, default=None, help="training time budget in minutes")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted training of OUTPUT")
+
+    p = add("track", _cmd_track, "Track a shot: landmarks, roto shapes and seam-repair nodes for Nuke.")
+    p.add_argument("plates", help="plate pattern in Nuke syntax: name.####.exr or name.%%04d.exr")
+    p.add_argument("--model", type=Path, required=True, help="character model folder (models/NAME/vN)")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="output folder (a new version if it exists)"
+    )
+    p.add_argument("--first", type=int, help="first frame (default: first on disk)")
+    p.add_argument("--last", type=int, help="last frame (default: last on disk)")
+    p.add_argument("--confidence-threshold", type=float, default=None, help="flag frames below this (0-1)")
+    p.add_argument("--smoothing", type=float, default=None, help="temporal smoothing strength (0 = off)")
+    p.add_argument("--seam-band", type=float, default=None, help="seam-band matte width in px")
+    p.add_argument("--feather", type=float, default=None, help="feather of the emitted shapes in px")
+    p.add_argument("--precision", choices=["fp32", "int8"], default="fp32", help="model precision")
+    p.add_argument(
+        "--colourspace", default=None, help="OCIO colour space of the plates (default: by extension)"
+    )
+    p.add_argument("--report", action="store_true", help="also write OUT/report.html for review")
+
+    p = add("refit", _cmd_refit, "Rebuild roto shapes from landmark tracks an artist corrected.")
+    p.add_argument("--model", type=Path, required=True, help="character model folder")
+    p.add_argument("--tracks", type=Path, required=True, help="tracks as .nk (Tracker4) or result.json")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="output folder (a new version if it exists)"
+    )
+
+    p = add("repair", _cmd_repair, "Render preview clean plates, inpainting along the seam band.")
+    p.add_argument("result", type=Path, help="result.json from seamroto track")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+
+    p = add("export", _cmd_export, "Export tracked shapes for other paint tools.")
+    p.add_argument("result", type=Path, help="result.json from seamroto track")
+    p.add_argument("--fxs", type=Path, required=True, help="Silhouette shape file to write")
+
+    p = add("models", _cmd_models, "List the character models SeamRoto can see.")
+    p.add_argument("--path", action="append", default=[], help="extra folder to search (repeat)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("demo", _cmd_demo, "Run the main job on the bundled demo character and a synthetic shot.")
+    p.add_argument("-o", "--output", type=Path, default=Path("demo_out"), help="output folder")
+
+    add("serve-request", _cmd_serve_request, "Answer one JSON request on stdin (for the Nuke bridge).")
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool, log_file: Optional[Path]) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    env_level = os.environ.get("SEAMROTO_LOG_LEVEL")
+    if env_level:
+        level = getattr(logging, env_level.upper(), level)
+    handlers: List[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers[0].setFormatter(logging.Formatter("%(levelname)s %(message)s" if verbose else "%(message)s"))
+    if log_file:
+        fh = logging.FileHandler(log_file, encoding="utf-8")
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        fh.setLevel(logging.DEBUG)
+        handlers.append(fh)
+    root = logging.getLogger("seamroto")
+    root.handlers[:] = handlers
+    root.setLevel(logging.DEBUG if log_file else level)
+    handlers[0].setLevel(level)
+    root.propagate = False
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of the ``seamroto`` script; the only place that calls ``sys.exit``."""
+    sys.exit(run(argv))
+
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
+    """Parse ``argv``, run the subcommand and return its exit code (tests call this)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    _setup_logging(args.verbose, args.quiet, args.log_file)
+    try:
+        return int(args.handler(args))
+    except CancelledError:
+        logger.warning("cancelled: nothing partial was left behind")
+        return EXIT_CANCELLED
+    except KeyboardInterrupt:
+        logger.warning("interrupted")
+        return EXIT_CANCELLED
+    except SeamRotoError as err:
+        logger.error("error: %s", err)
+        return EXIT_ERROR

@@ -1,0 +1,1 @@
+"""Nuke script (.nk) text: reading what Nuke saved and writing what Nuke pastes."""
