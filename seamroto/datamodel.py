@@ -27,7 +27,7 @@ class Shot:
     width: int
     height: int
     pixel_aspect: float = 1.0
-    colourspace: str = "scene_linear"
+    colourspace: str = ""  # OCIO name; "" = by file extension (seamroto.colour.colourspace_for)
 
     @property
     def frames(self) -> range:
@@ -200,6 +200,9 @@ class Annotation:
     """Ground truth for training: a shot (or still frames), landmark tracks and roto shapes.
 
     ``images`` maps frame -> image path when the frames are not a plate sequence (LAIKA layout).
+    ``frame_shapes`` holds shapes that cannot be one animated ``RotoShape`` because the artist's
+    point count changes between frames (real roto): frame -> single-key shapes on that frame.
+    A shape name is either in ``shapes`` or in ``frame_shapes``, never both.
     """
 
     source: str
@@ -208,6 +211,7 @@ class Annotation:
     shapes: Tuple[RotoShape, ...]
     images: Mapping[int, str] = field(default_factory=dict)
     image_size: Optional[Tuple[int, int]] = None
+    frame_shapes: Mapping[int, Tuple[RotoShape, ...]] = field(default_factory=dict)
 
     @property
     def frames(self) -> list[int]:
@@ -217,6 +221,7 @@ class Annotation:
             seen.update(t.samples)
         for s in self.shapes:
             seen.update(s.keys)
+        seen.update(f for f, shapes in self.frame_shapes.items() if shapes)
         return sorted(seen)
 
     def landmark_names(self) -> list[str]:

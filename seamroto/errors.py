@@ -59,6 +59,10 @@ class NkNodeNotFoundError(SeamRotoError):
     """The .nk script has no node of the requested class or name."""
 
 
+class NkWriteError(SeamRotoError):
+    """Data cannot be written as a .nk script (non-finite value, empty shape, bad knob text)."""
+
+
 class PlateError(SeamRotoError):
     """Base for plate sequence problems."""
 
@@ -89,6 +93,10 @@ class PlateFormatError(PlateError):
     """A plate has an unsupported extension, channel layout or resolution."""
 
 
+class PlateWriteError(PlateError):
+    """An image could not be written (disk full, no permission, encoder refused the data)."""
+
+
 class ColourError(SeamRotoError):
     """A colour space is unknown to the OpenColorIO config in use."""
 
@@ -115,6 +123,14 @@ class OutputExistsError(SeamRotoError):
 
 class CancelledError(SeamRotoError):
     """The user cancelled; not a failure, and nothing partial is left behind."""
+
+
+class SynthError(SeamRotoError):
+    """A synthetic shot request cannot be rendered (unknown character, size or frame range)."""
+
+
+class ProtocolError(SeamRotoError):
+    """A host request (SeamRotoRequest JSON) is malformed, of an unknown schema or command."""
 
 
 def _frame_list(frames: Sequence[int], limit: int = 40) -> str:

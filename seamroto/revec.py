@@ -1,0 +1,434 @@
+"""Re-vectorise artists' roto shapes to a stable parametrisation: same points, same order, every frame.
+
+Real roto changes point count and placement from frame to frame (an eyebrow drawn with 8 points
+on one frame and 12 on another), so a rig cannot learn "point 3" until every key is rewritten with
+the same ``K`` points at consistent places. The recipe keeps the few points an artist would:
+
+1. Orientation is normalised (closed shapes run clockwise on screen; open ones run along an axis).
+2. Knots sit at consistent places: a closed, elongated shape (eye, eyebrow) gets a knot on each
+   extreme along its long axis (the corners an artist would click) and the rest evenly by arc
+   length along the two arcs between them; a round one starts where a fixed direction from its
+   centroid meets it; an open curve is split evenly by arc length from its start.
+3. Tangent handles are fitted by least squares (with parameter refinement) so the new curve
+   reproduces the artist's curve; the fit error is reported.
+4. Per-point feather offsets are carried over by interpolating along the curve.
+
+All arrays are ``_img`` pixels with relative handles, rows ``[x, y, lx, ly, rx, ry(, fx, fy)]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from seamroto import curves
+from seamroto.errors import AnnotationError
+
+logger = logging.getLogger(__name__)
+
+MIN_POINTS_CLOSED = 4
+MIN_POINTS_OPEN = 2
+DENSE_PER_SEGMENT = 64
+FIT_SAMPLES_PER_SEGMENT = 48
+REPARAM_ITERATIONS = 6
+ROUND_ASPECT = 1.15
+MIN_SHAPE_EXTENT_PX = 1e-3
+EVAL_PER_SEGMENT = 32
+CURVATURE_WEIGHT = 0.3
+HANDLE_PRIOR = 1e-3
+TANGENT_PROBE = 1e-3
+
+
+@dataclass(frozen=True)
+class RevecPlan:
+    """How one shape is re-vectorised; decided once per shape so every frame agrees.
+
+    ``axis`` is a unit vector in the frame the curves are given in (the rig uses its normalised
+    face frame, so "left corner of the eye" means the same thing on every frame).
+    ``first_arc_knots``: for a closed, elongated shape, how many of the ``k`` knots lie on the arc
+    from the +axis extreme to the -axis extreme (the rest lie on the way back). ``round``: anchor
+    a closed shape by direction from its centroid instead of by its two extremes.
+    """
+
+    k: int
+    closed: bool
+    axis: Tuple[float, float] = (1.0, 0.0)
+    first_arc_knots: int = 0
+    round: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class Revec:
+    """One re-vectorised key and how faithfully it reproduces the artist's curve.
+
+    ``points``: Shape (K, 8) float64 ``[x, y, lx, ly, rx, ry, fx, fy]``, relative handles.
+    ``fit_error_px``: mean symmetric distance to the artist's curve; ``max_error_px``: the largest
+    distance from a point of either curve to the other.
+    """
+
+    points: np.ndarray
+    fit_error_px: float
+    max_error_px: float
+
+
+def validate_shape(
+    points: np.ndarray,
+    closed: bool,
+    *,
+    name: str = "shape",
+    frame: Optional[int] = None,
+    path: Optional[str] = None,
+) -> None:
+    """Reject ground truth a rig cannot learn from, naming the shape and frame.
+
+    Args:
+        points: Control points (N, 2|6|8), relative handles.
+        closed: Whether the shape is closed.
+        name: Shape name for the message.
+        frame: Frame for the message.
+        path: Annotation file for the message.
+
+    Raises:
+        AnnotationError: Too few points, non-finite values, zero size, or a curve that crosses
+            itself.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    fix = "Fix or delete this key in the artist's roto and export the annotation again."
+    need = 2
+    if pts.ndim != 2 or len(pts) < need:
+        count = len(pts) if pts.ndim == 2 else 0
+        raise AnnotationError(
+            f"shape '{name}' has {count} point(s); a {'closed' if closed else 'open'} shape needs "
+            f"at least {need}. {fix}",
+            path=path,
+            frame=frame,
+        )
+    if not np.all(np.isfinite(pts)):
+        raise AnnotationError(f"shape '{name}' has NaN/inf coordinates. {fix}", path=path, frame=frame)
+    extent = np.ptp(pts[:, :2], axis=0).max()
+    if extent < MIN_SHAPE_EXTENT_PX:
+        raise AnnotationError(
+            f"shape '{name}' has all its points in one place. {fix}", path=path, frame=frame
+        )
+    poly = curves.sample_bezier(pts, closed, curves.DEFAULT_SAMPLES_PER_SEGMENT)
+    if closed and abs(curves.signed_area(poly)) < MIN_SHAPE_EXTENT_PX * extent:
+        raise AnnotationError(
+            f"shape '{name}' is closed but encloses no area. {fix}", path=path, frame=frame
+        )
+    hit = curves.self_intersection(poly, closed)
+    if hit is not None:
+        n = curves.DEFAULT_SAMPLES_PER_SEGMENT
+        raise AnnotationError(
+            f"shape '{name}' crosses itself (segment {hit[0] // n} crosses segment {hit[1] // n}); "
+            f"a rig cannot learn a twisted shape. {fix}",
+            path=path,
+            frame=frame,
+        )
+
+
+def reverse_points(points: np.ndarray, closed: bool) -> np.ndarray:
+    """The same curve traversed the other way (order reversed, left and right handles swapped).
+
+    A closed shape keeps its first point first so only the direction changes.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    out = pts[::-1].copy()
+    if pts.shape[1] >= 6:
+        out[:, 2:4], out[:, 4:6] = pts[::-1, 4:6], pts[::-1, 2:4]
+    if closed:
+        out = np.roll(out, 1, axis=0)
+    return out
+
+
+def principal_axis(poly: np.ndarray) -> Tuple[np.ndarray, float]:
+    """Long axis of a point cloud and its aspect ratio (major / minor standard deviation).
+
+    The axis sign is fixed to point towards +x (or +y when vertical) so it is repeatable.
+    """
+    p = np.asarray(poly, dtype=np.float64)
+    c = p - p.mean(axis=0)
+    w, v = np.linalg.eigh(c.T @ c / max(len(p), 1))
+    axis = v[:, 1]
+    if axis[0] < -1e-9 or (abs(axis[0]) <= 1e-9 and axis[1] < 0):
+        axis = -axis
+    aspect = float(np.sqrt(max(w[1], 0.0) / max(w[0], 1e-12)))
+    return axis, aspect
+
+
+def choose_k(counts: Sequence[int], closed: bool) -> int:
+    """Points per re-vectorised shape: the artists' median count, at least 4 closed / 2 open."""
+    k = int(round(float(np.median(np.asarray(counts, dtype=np.float64))))) if counts else 0
+    return max(k, MIN_POINTS_CLOSED if closed else MIN_POINTS_OPEN)
+
+
+def plan_shape(
+    keys: Sequence[np.ndarray], closed: bool, k: Optional[int] = None
+) -> RevecPlan:
+    """Decide ``K``, the anchor axis and the knot split for a shape from all its training keys.
+
+    The keys must already be in one common frame (the rig's normalised face frame) and
+    oriented; the axis is the long axis of all of them pooled, so it does not flip between frames.
+
+    Args:
+        keys: Control points per key, (N_i, 2|6|8) each.
+        closed: Whether the shape is closed.
+        k: Force this many points; default ``choose_k`` of the artists' counts.
+
+    Returns:
+        The plan every key of this shape is re-vectorised with.
+    """
+    k = choose_k([len(p) for p in keys], closed) if k is None else int(k)
+    polys = [curves.sample_bezier(p, closed, DENSE_PER_SEGMENT // 4) for p in keys]
+    axis, aspect = principal_axis(np.vstack([p - p.mean(axis=0) for p in polys]))
+    if not closed:
+        # Orient along the mean chord, so a seam drawn either way round gets one direction.
+        chord = np.mean([p[-1] - p[0] for p in polys], axis=0)
+        if float(np.dot(chord, axis)) < 0:
+            axis = -axis
+        return RevecPlan(k, False, (float(axis[0]), float(axis[1])))
+    is_round = aspect < ROUND_ASPECT
+    first = 0
+    if not is_round:
+        fractions = []
+        for p in keys:
+            dense, s = _dense(_orient(np.asarray(p, dtype=np.float64), True, axis), True)
+            ia, ib = _extremes(dense, axis)
+            fractions.append(_arc_fraction(s, ia, ib))
+        first = int(np.clip(round(k * float(np.median(fractions))), 1, k - 1))
+    return RevecPlan(k, True, (float(axis[0]), float(axis[1])), first, is_round)
+
+
+def revectorise(points: np.ndarray, plan: RevecPlan, *, measure: bool = True) -> Revec:
+    """Rewrite one key with the plan's ``K`` points at consistent places and fitted handles.
+
+    Args:
+        points: The artist's control points (N, 2|6|8), relative handles, any N and start.
+        plan: From ``plan_shape`` (or built by hand).
+        measure: Measure the fit error (the costly part); False reports NaN.
+
+    Returns:
+        The re-vectorised key with its fit error.
+    """
+    pts = _with_feather(curves.check_points("points", points))
+    axis = np.asarray(plan.axis, dtype=np.float64)
+    pts = _orient(pts, plan.closed, axis)
+    dense, s = _dense(pts, plan.closed)
+    knots_s = _knot_positions(dense, s, plan, axis)
+    out = _fit(pts, plan.closed, knots_s, s[-1])
+    if not measure:
+        return Revec(out, float("nan"), float("nan"))
+    mine = curves.sample_bezier(out, plan.closed, EVAL_PER_SEGMENT)
+    theirs = curves.sample_bezier(pts, plan.closed, EVAL_PER_SEGMENT)
+    d1 = curves.point_to_polyline(mine, theirs, plan.closed)
+    d2 = curves.point_to_polyline(theirs, mine, plan.closed)
+    return Revec(out, float(0.5 * (d1.mean() + d2.mean())), float(max(d1.max(), d2.max())))
+
+
+def _with_feather(pts: np.ndarray) -> np.ndarray:
+    """Pad (N, 2|6) to (N, 8) with zero handles/feather."""
+    out = np.zeros((len(pts), 8))
+    out[:, : min(pts.shape[1], 8)] = pts[:, :8]
+    return out
+
+
+def _orient(pts: np.ndarray, closed: bool, axis: np.ndarray) -> np.ndarray:
+    """Closed: clockwise on screen. Open: from the -axis end towards the +axis end."""
+    if closed:
+        poly = curves.sample_bezier(pts, True, 8)
+        return reverse_points(pts, True) if curves.signed_area(poly) < 0 else pts
+    return reverse_points(pts, False) if float(np.dot(pts[-1, :2] - pts[0, :2], axis)) < 0 else pts
+
+
+def _dense(pts: np.ndarray, closed: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """Dense samples (closed: last sample repeats the first) and cumulative arc length."""
+    poly = curves.sample_bezier(pts, closed, DENSE_PER_SEGMENT)
+    if closed:
+        poly = np.vstack([poly, poly[:1]])
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(poly, axis=0), axis=1))])
+    return poly, s
+
+
+def _extremes(dense: np.ndarray, axis: np.ndarray) -> Tuple[int, int]:
+    """Indices of the +axis and -axis extremes (the shape's two 'corners')."""
+    proj = (dense[:-1] - dense[:-1].mean(axis=0)) @ axis
+    return int(np.argmax(proj)), int(np.argmin(proj))
+
+
+def _arc_fraction(s: np.ndarray, ia: int, ib: int) -> float:
+    """Fraction of a closed curve's length on the forward arc from sample ia to sample ib."""
+    total = s[-1]
+    d = (s[ib] - s[ia]) % total
+    return float(d / total)
+
+
+def _knot_positions(
+    dense: np.ndarray, s: np.ndarray, plan: RevecPlan, axis: np.ndarray
+) -> np.ndarray:
+    """Arc-length positions of the K new knots, increasing from the first (may exceed total).
+
+    Knots are spread evenly in a blend of arc length and turning angle (``CURVATURE_WEIGHT``),
+    so tight bends get more of them, as an artist would place them.
+    """
+    total = s[-1]
+    k = plan.k
+    m = _measure(dense, s, plan.closed)
+    if not plan.closed:
+        return np.interp(np.linspace(0.0, 1.0, k), m, s)
+    if plan.round:
+        c = dense[:-1].mean(axis=0)
+        d = dense[:-1] - c
+        cos = (d @ axis) / np.maximum(np.linalg.norm(d, axis=1), 1e-12)
+        ia = int(np.argmax(cos))
+        return _spread(m, s, ia, ia, k)
+    ia, ib = _extremes(dense, axis)
+    arc1 = (s[ib] - s[ia]) % total
+    k1 = plan.first_arc_knots
+    if not 0 < k1 < k:
+        k1 = int(np.clip(round(k * arc1 / total), 1, k - 1))
+    first = _spread(m, s, ia, ib, k1)
+    second = _spread(m, s, ib, ia, k - k1)
+    second = np.where(second < first[0], second + total, second)
+    return np.concatenate([first, second])
+
+
+def _measure(dense: np.ndarray, s: np.ndarray, closed: bool) -> np.ndarray:
+    """Cumulative blend of arc-length and turning-angle fractions along the dense curve, 0..1."""
+    total = max(s[-1], 1e-12)
+    seg = np.diff(dense, axis=0)
+    heading = np.arctan2(seg[:, 1], seg[:, 0])
+    prev = np.roll(heading, 1) if closed else np.concatenate([heading[:1], heading[:-1]])
+    turn = np.abs(np.angle(np.exp(1j * (heading - prev))))
+    turned = np.concatenate([[0.0], np.cumsum(turn)])
+    frac_turn = turned / turned[-1] if turned[-1] > 1e-9 else s / total
+    return (1.0 - CURVATURE_WEIGHT) * s / total + CURVATURE_WEIGHT * frac_turn
+
+
+def _spread(m: np.ndarray, s: np.ndarray, i0: int, i1: int, count: int) -> np.ndarray:
+    """``count`` arc-length positions evenly in measure ``m`` from sample i0 towards i1 (closed)."""
+    m0, m1 = m[i0], m[i1]
+    span = (m1 - m0) % 1.0 if i1 != i0 else 1.0
+    targets = m0 + np.arange(count) * span / count
+    wraps = targets >= 1.0
+    pos = np.interp(np.mod(targets, 1.0), m, s)
+    return pos + np.where(wraps, s[-1], 0.0)
+
+
+def _locate(pts: np.ndarray, closed: bool, s_query: np.ndarray, total: float) -> np.ndarray:
+    """Points of the original Bezier at arc-length positions (exact evaluation, not the polyline).
+
+    Returns:
+        Shape: (..., 3): x, y and the fractional knot index (segment + t) of each position.
+    """
+    seg = curves.bezier_segments(pts, closed)
+    n_seg = len(seg)
+    t = np.arange(DENSE_PER_SEGMENT + 1) / DENSE_PER_SEGMENT
+    samp = curves.eval_segments(seg, t)  # (S, D+1, 2)
+    lens = np.linalg.norm(np.diff(samp, axis=1), axis=2)  # (S, D)
+    cum = np.concatenate([[0.0], np.cumsum(lens.reshape(-1))])
+    param = (np.arange(n_seg * DENSE_PER_SEGMENT + 1)) / DENSE_PER_SEGMENT
+    q = np.asarray(s_query, dtype=np.float64)
+    q = np.mod(q, total) if closed else np.clip(q, 0.0, total)
+    u = np.interp(q, cum, param)
+    si = np.minimum(np.floor(u).astype(int), n_seg - 1)
+    tt = u - si
+    b = curves.bernstein(tt)  # (..., 4)
+    xy = np.einsum("...k,...kd->...d", b, seg[si])
+    return np.concatenate([xy, u[..., None]], axis=-1)
+
+
+def _fit(pts: np.ndarray, closed: bool, knots_s: np.ndarray, total: float) -> np.ndarray:
+    """Least-squares cubic handles between fixed knots, refining sample parameters (Schneider).
+
+    A weak prior pulls each handle towards the artist's tangent direction at a third of the
+    segment length: a nearly straight segment otherwise has a free direction along which
+    handles and parameters drift together into a loop. Each segment keeps its best iteration.
+    """
+    k = len(knots_s)
+    n_seg = k if closed else k - 1
+    ends = np.append(knots_s, knots_s[0] + total) if closed else knots_s
+    knots = _locate(pts, closed, knots_s, total)
+    q_count = FIT_SAMPLES_PER_SEGMENT
+    frac = (np.arange(1, q_count + 1)) / (q_count + 1)
+    seg_len = ends[1:] - ends[:-1]
+    s_q = ends[:-1, None] + frac[None, :] * seg_len[:, None]
+    target = _locate(pts, closed, s_q, total)[..., :2]  # (S, Q, 2)
+    p0 = knots[:n_seg, :2]
+    p3 = knots[(np.arange(n_seg) + 1) % k, :2]
+    h = np.maximum(seg_len * TANGENT_PROBE, 1e-6)
+    d0 = _unit(_locate(pts, closed, ends[:-1] + h, total)[:, :2] - p0)
+    d3 = _unit(p3 - _locate(pts, closed, ends[1:] - h, total)[:, :2])
+    prior = np.stack(
+        [p0 + d0 * (seg_len / 3.0)[:, None], p3 - d3 * (seg_len / 3.0)[:, None]], axis=1
+    )  # (S, 2, 2)
+    lam = HANDLE_PRIOR * q_count
+    u = np.broadcast_to(frac, (n_seg, q_count)).copy()
+    best = prior.copy()
+    best_err = np.full(n_seg, np.inf)
+    for _ in range(REPARAM_ITERATIONS):
+        b = curves.bernstein(u)  # (S, Q, 4)
+        rhs = target - b[..., 0:1] * p0[:, None] - b[..., 3:4] * p3[:, None]
+        a = b[..., 1:3]  # (S, Q, 2)
+        ata = np.einsum("sqi,sqj->sij", a, a) + lam * np.eye(2)
+        atr = np.einsum("sqi,sqd->sid", a, rhs) + lam * prior
+        sol = np.linalg.solve(ata, atr)  # (S, 2, 2): rows c1, c2
+        ctrl = np.concatenate([p0[:, None], sol, p3[:, None]], axis=1)  # (S, 4, 2)
+        u = _reparametrise(ctrl, target, u)
+        pos = np.einsum("sqk,skd->sqd", curves.bernstein(u), ctrl)
+        err = ((pos - target) ** 2).sum(axis=(1, 2))
+        better = err < best_err
+        best[better] = sol[better]
+        best_err[better] = err[better]
+    c1, c2 = best[:, 0], best[:, 1]
+    out = np.zeros((k, 8))
+    out[:, :2] = knots[:, :2]
+    out[:n_seg, 4:6] = c1 - p0
+    nxt = (np.arange(n_seg) + 1) % k
+    out[nxt, 2:4] = c2 - p3
+    if not closed:
+        # Mirror the unused end handles so a lead grabbing an end point gets a symmetric handle.
+        out[0, 2:4] = -out[0, 4:6]
+        out[-1, 4:6] = -out[-1, 2:4]
+    out[:, 6:8] = _feather_at(pts, closed, knots[:, 2])
+    return out
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.where(n > 1e-12, v / np.where(n > 1e-12, n, 1.0), 0.0)
+
+
+def _reparametrise(ctrl: np.ndarray, target: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One Newton step per sample towards its closest point on the current segment."""
+    d1 = 3.0 * (ctrl[:, 1:] - ctrl[:, :-1])  # (S, 3, 2)
+    d2 = 2.0 * (d1[:, 1:] - d1[:, :-1])  # (S, 2, 2)
+    s = 1.0 - u
+    b = curves.bernstein(u)
+    pos = np.einsum("sqk,skd->sqd", b, ctrl)
+    b2 = np.stack([s * s, 2.0 * s * u, u * u], axis=-1)
+    vel = np.einsum("sqk,skd->sqd", b2, d1)
+    b1 = np.stack([s, u], axis=-1)
+    acc = np.einsum("sqk,skd->sqd", b1, d2)
+    diff = pos - target
+    num = (diff * vel).sum(-1)
+    den = (vel * vel).sum(-1) + (diff * acc).sum(-1)
+    step = np.where(np.abs(den) > 1e-12, num / np.where(den == 0, 1.0, den), 0.0)
+    u_new = np.clip(u - step, 0.0, 1.0)
+    # Keep the samples in order along the segment (a Newton step can overshoot at a corner).
+    return np.maximum.accumulate(u_new, axis=1)
+
+
+def _feather_at(pts: np.ndarray, closed: bool, param: np.ndarray) -> np.ndarray:
+    """Per-point feather offsets interpolated along the curve at fractional knot indices."""
+    feather = pts[:, 6:8]
+    n = len(pts)
+    if not np.any(feather):
+        return np.zeros((len(param), 2))
+    i0 = np.floor(param).astype(int)
+    t = (param - i0)[:, None]
+    i0 = i0 % n if closed else np.minimum(i0, n - 1)
+    i1 = (i0 + 1) % n if closed else np.minimum(i0 + 1, n - 1)
+    return (1.0 - t) * feather[i0] + t * feather[i1]

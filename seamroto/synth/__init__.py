@@ -1,0 +1,13 @@
+"""Synthetic split-face puppet shots with exact ground truth, for training and measuring."""
+
+from seamroto.synth.characters import CHARACTERS, SynthCharacter
+from seamroto.synth.shot import SynthShot, iter_frames, render_shot, synth_truth
+
+__all__ = [
+    "CHARACTERS",
+    "SynthCharacter",
+    "SynthShot",
+    "iter_frames",
+    "render_shot",
+    "synth_truth",
+]
