@@ -333,7 +333,8 @@ def load_model(model_dir: PathLike, precision: str = "fp32") -> LandmarkModel:
             "PERFORMANCE_HINT": "LATENCY",
         }
         compiled = core.compile_model(ov_model, "CPU", config)
-        got = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+        got = str(hint.get_type_name()) if hasattr(hint, "get_type_name") else str(hint)
     except RuntimeError as err:
         raise ModelError(f"OpenVINO cannot load the IR: {err}", path=str(root / xml_name)) from err
     logger.info(

@@ -18,6 +18,7 @@ All arrays are ``_img`` pixels with relative handles, rows ``[x, y, lx, ly, rx, 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
@@ -25,7 +26,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from seamroto import curves
-from seamroto.errors import AnnotationError
+from seamroto.errors import AnnotationError, ShapeError
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ EVAL_PER_SEGMENT = 32
 CURVATURE_WEIGHT = 0.3
 HANDLE_PRIOR = 1e-3
 TANGENT_PROBE = 1e-3
+#: An open curve whose end runs on past its last anchor by more than this fraction of its length
+#: gets a knot of its own there.
+OPEN_END_FRACTION = 0.04
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,12 @@ class RevecPlan:
     ``first_arc_knots``: for a closed, elongated shape, how many of the ``k`` knots lie on the arc
     from the +axis extreme to the -axis extreme (the rest lie on the way back). ``round``: anchor
     a closed shape by direction from its centroid instead of by its two extremes.
+
+    Anchored plans (``plan_anchored``) put knots where given anchors (landmarks lying on the
+    curve, in curve order) project onto it, so those knots move exactly with the landmarks:
+    ``gaps`` holds the number of extra knots between consecutive fixed knots; ``ends`` says
+    whether an open curve runs on past its first / last anchor (then its end is a knot of its
+    own; otherwise the first / last anchor's knot is put on the curve's end).
     """
 
     k: int
@@ -58,6 +68,13 @@ class RevecPlan:
     axis: Tuple[float, float] = (1.0, 0.0)
     first_arc_knots: int = 0
     round: bool = False
+    gaps: Tuple[int, ...] = ()
+    ends: Tuple[bool, bool] = (False, False)
+
+    @property
+    def anchored(self) -> bool:
+        """Knots sit on given anchor points (landmarks on the curve) plus ``gaps`` in between."""
+        return bool(self.gaps)
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,22 +218,91 @@ def plan_shape(
     return RevecPlan(k, True, (float(axis[0]), float(axis[1])), first, is_round)
 
 
-def revectorise(points: np.ndarray, plan: RevecPlan, *, measure: bool = True) -> Revec:
+def plan_anchored(
+    base: RevecPlan,
+    keys: Sequence[np.ndarray],
+    anchors: Sequence[np.ndarray],
+    k: Optional[int] = None,
+) -> RevecPlan:
+    """Extend a plan so knots sit on anchor points (landmarks on the curve) on every key.
+
+    Args:
+        base: The shape's ordinary plan (gives orientation and the axis).
+        keys: Control points per key (N_i, 2|6|8), any frame per key.
+        anchors: Per key, the anchors in curve order (A, 2), in the same frame as its key.
+        k: Total points wanted (default ``base.k``); raised to the number of fixed knots.
+
+    Returns:
+        The anchored plan; extra knots go to the gaps with the most curve (arc and turning).
+    """
+    axis = np.asarray(base.axis, dtype=np.float64)
+    n_anchor = len(anchors[0])
+    gap_share = []
+    ext = []
+    for key, anc in zip(keys, anchors):
+        pts = _orient(_with_feather(np.asarray(key, dtype=np.float64)), base.closed, axis)
+        dense, s = _dense(pts, base.closed)
+        m = _measure(dense, s, base.closed)
+        sa = _anchor_positions(dense, s, np.asarray(anc, dtype=np.float64), base.closed)
+        if base.closed:
+            ma = np.interp(sa, s, m)
+            gap_share.append(np.diff(np.append(ma, ma[0] + 1.0)))
+        else:
+            ext.append((sa[0] / s[-1], 1.0 - sa[-1] / s[-1]))
+            gap_share.append(np.interp(sa, s, m))
+    ends = (False, False)
+    if not base.closed:
+        med = np.median(np.asarray(ext), axis=0)
+        ends = (bool(med[0] > OPEN_END_FRACTION), bool(med[1] > OPEN_END_FRACTION))
+        fixed_m = []
+        for ma in gap_share:
+            fm = np.concatenate([[0.0] if ends[0] else [], ma, [1.0] if ends[1] else []])
+            fm[0], fm[-1] = 0.0, 1.0
+            fixed_m.append(fm)
+        shares = np.median(np.stack([np.diff(fm) for fm in fixed_m]), axis=0)
+    else:
+        shares = np.median(np.stack(gap_share), axis=0)
+    n_fixed = n_anchor + int(ends[0]) + int(ends[1])
+    want = base.k if k is None else int(k)
+    total = max(want, n_fixed, MIN_POINTS_CLOSED if base.closed else MIN_POINTS_OPEN)
+    extra = _largest_remainder(np.maximum(shares, 0.0), total - n_fixed)
+    return dataclasses.replace(base, k=total, gaps=tuple(int(e) + 1 for e in extra), ends=ends)
+
+
+def revectorise(
+    points: np.ndarray,
+    plan: RevecPlan,
+    *,
+    anchors: Optional[np.ndarray] = None,
+    measure: bool = True,
+) -> Revec:
     """Rewrite one key with the plan's ``K`` points at consistent places and fitted handles.
 
     Args:
         points: The artist's control points (N, 2|6|8), relative handles, any N and start.
-        plan: From ``plan_shape`` (or built by hand).
+        plan: From ``plan_shape`` / ``plan_anchored`` (or built by hand).
+        anchors: For an anchored plan, this key's anchors in curve order (A, 2).
         measure: Measure the fit error (the costly part); False reports NaN.
 
     Returns:
         The re-vectorised key with its fit error.
+
+    Raises:
+        ShapeError: An anchored plan without the right number of anchors.
     """
     pts = _with_feather(curves.check_points("points", points))
     axis = np.asarray(plan.axis, dtype=np.float64)
     pts = _orient(pts, plan.closed, axis)
     dense, s = _dense(pts, plan.closed)
-    knots_s = _knot_positions(dense, s, plan, axis)
+    if plan.anchored:
+        n_fixed = len(plan.gaps) + (0 if plan.closed else 1)
+        n_anchor = n_fixed - int(plan.ends[0]) - int(plan.ends[1])
+        anc = curves.check_points("anchors", np.zeros((0, 2)) if anchors is None else anchors)
+        if len(anc) != n_anchor:
+            raise ShapeError("anchors", anc.shape, (n_anchor, 2))
+        knots_s = _anchored_positions(dense, s, plan, anc[:, :2])
+    else:
+        knots_s = _knot_positions(dense, s, plan, axis)
     out = _fit(pts, plan.closed, knots_s, s[-1])
     if not measure:
         return Revec(out, float("nan"), float("nan"))
@@ -292,6 +378,89 @@ def _knot_positions(
     second = _spread(m, s, ib, ia, k - k1)
     second = np.where(second < first[0], second + total, second)
     return np.concatenate([first, second])
+
+
+def _anchor_positions(
+    dense: np.ndarray, s: np.ndarray, anchors: np.ndarray, closed: bool
+) -> np.ndarray:
+    """Arc-length positions where the anchors project onto the curve, kept in curve order.
+
+    Closed curves: the first anchor's position comes first and the rest follow it around the
+    curve (values may exceed the length). A projection out of order (an anchor far off the
+    curve) is pushed just past the previous one so the order never flips.
+    """
+    d = np.abs(_as_complex(dense[:-1] if closed else dense)[None, :] - _as_complex(anchors)[:, None])
+    sa = s[np.argmin(d, axis=1)].astype(np.float64)
+    total = s[-1]
+    if closed:
+        sa = sa[0] + np.mod(sa - sa[0], total)
+    return np.maximum.accumulate(sa)
+
+
+def _anchored_positions(
+    dense: np.ndarray, s: np.ndarray, plan: RevecPlan, anchors: np.ndarray
+) -> np.ndarray:
+    """Knot positions of an anchored plan: the fixed knots plus ``gaps - 1`` between each pair."""
+    total = s[-1]
+    sa = _anchor_positions(dense, s, anchors, plan.closed)
+    m = _measure(dense, s, plan.closed)
+    if plan.closed:
+        fixed = np.append(sa, sa[0] + total)
+    else:
+        fixed = sa.copy()
+        fixed = np.concatenate([[0.0] if plan.ends[0] else [], fixed, [total] if plan.ends[1] else []])
+        fixed[0], fixed[-1] = 0.0, total
+    out = []
+    for j, count in enumerate(plan.gaps):
+        a, b = fixed[j], fixed[j + 1]
+        ma = _measure_at(m, s, a, plan.closed)
+        mb = ma + _measure_span(m, s, a, b, plan.closed)
+        targets = ma + (mb - ma) * np.arange(count) / count
+        out.append(_position_at(m, s, targets, a, plan.closed))
+    knots = np.concatenate(out)
+    if not plan.closed:
+        knots = np.append(knots, total)
+    return knots
+
+
+def _measure_at(m: np.ndarray, s: np.ndarray, pos: float, closed: bool) -> float:
+    """Measure at an arc-length position (periodic for closed curves)."""
+    total = s[-1]
+    turns = np.floor(pos / total) if closed else 0.0
+    return float(np.interp(pos - turns * total, s, m) + turns)
+
+
+def _measure_span(m: np.ndarray, s: np.ndarray, a: float, b: float, closed: bool) -> float:
+    """Measure between two arc-length positions, a <= b (b may wrap past the length)."""
+    return _measure_at(m, s, b, closed) - _measure_at(m, s, a, closed)
+
+
+def _position_at(
+    m: np.ndarray, s: np.ndarray, targets: np.ndarray, start: float, closed: bool
+) -> np.ndarray:
+    """Arc-length positions of measure values, unwrapped to be >= ``start``."""
+    total = s[-1]
+    if not closed:
+        return np.interp(targets, m, s)
+    turns = np.floor(targets)
+    pos = np.interp(targets - turns, m, s) + turns * total
+    return np.where(pos < start - 1e-9, pos + total, pos)
+
+
+def _largest_remainder(shares: np.ndarray, count: int) -> np.ndarray:
+    """Split ``count`` items proportionally to ``shares`` (integers summing to ``count``)."""
+    if count <= 0:
+        return np.zeros(len(shares), dtype=int)
+    w = shares / shares.sum() if shares.sum() > 0 else np.full(len(shares), 1.0 / len(shares))
+    raw = w * count
+    out = np.floor(raw).astype(int)
+    rest = count - int(out.sum())
+    out[np.argsort(-(raw - out), kind="stable")[:rest]] += 1
+    return out
+
+
+def _as_complex(xy: np.ndarray) -> np.ndarray:
+    return xy[..., 0] + 1j * xy[..., 1]
 
 
 def _measure(dense: np.ndarray, s: np.ndarray, closed: bool) -> np.ndarray:

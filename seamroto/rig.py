@@ -68,6 +68,10 @@ RIDGE_GRID = tuple(float(v) for v in np.logspace(-6, 2, 17))
 #: Every key already shares its points when its RMS point offset from the mean key (in the face
 #: frame) is within this fraction of the shape size; then the artist's points are kept as is.
 NATIVE_CONSISTENCY = 0.15
+#: A landmark lies on the curve (and guides it) within this fraction of the face size.
+GUIDE_FRACTION = 0.01
+#: Share of keys on which the guide landmarks must come in the same order along the curve.
+GUIDE_CONSISTENCY = 0.8
 PROCRUSTES_ITERATIONS = 5
 #: A frame's landmarks spanning less than this (px, RMS radius) cannot define a face frame.
 MIN_LANDMARK_SPREAD_PX = 1e-6
@@ -87,6 +91,8 @@ class ShapeRig:
     ``target = (features - feature_mean) @ weights + target_mean`` in the face frame, where a
     target row is the K points' ``[x, y, lx, ly, rx, ry, fx, fy]`` flattened.
     ``plan`` is the re-vectorisation plan (None when the artist's own points were kept).
+    ``guide``: landmarks on the curve, in curve order; when set, the regression predicts the
+    difference from a smooth curve through them (re-vectorised with ``plan``).
     """
 
     name: str
@@ -101,6 +107,7 @@ class ShapeRig:
     feather: float = 0.0
     feather_falloff: float = 1.0
     plan: Optional[revec.RevecPlan] = None
+    guide: Tuple[str, ...] = ()
     ridge: float = 0.0
     stats: Mapping[str, float] = field(default_factory=dict)
 
@@ -222,10 +229,14 @@ class Rig:
                 ok_idx = np.flatnonzero(ok)
                 ok[ok_idx[~good]] = False
                 if good.any():
-                    feats = _features(z[good], scale[good], centre[good])
+                    zg, sg, cg = z[good], scale[good], centre[good]
+                    feats = _features(zg, sg, cg)
                     target = (feats - srig.feature_mean) @ srig.weights + srig.target_mean
+                    if srig.guide and srig.plan is not None:
+                        cols = [srig.landmarks.index(g) for g in srig.guide]
+                        target = target + _baseline(zg[:, cols], srig.plan, sg, cg)
                     pred[ok_idx[good]] = _from_face(
-                        target.reshape(-1, srig.k, POINT_COLS), scale[good], centre[good]
+                        target.reshape(-1, srig.k, POINT_COLS), sg, cg
                     )
             if smooth_sigma > 0:
                 pred = _smooth(pred, ok, frame_ids, smooth_sigma)
@@ -285,6 +296,7 @@ class Rig:
                     "feather": s.feather,
                     "feather_falloff": s.feather_falloff,
                     "plan": None if s.plan is None else dataclasses.asdict(s.plan),
+                    "guide": list(s.guide),
                     "ridge": s.ridge,
                     "stats": dict(s.stats),
                 }
@@ -362,6 +374,7 @@ class Rig:
                     feather=float(s["feather"]),
                     feather_falloff=float(s["feather_falloff"]),
                     plan=plan,
+                    guide=tuple(s.get("guide", ())),
                     ridge=float(s["ridge"]),
                     stats={str(k): float(v) for k, v in s.get("stats", {}).items()},
                 )
@@ -518,8 +531,9 @@ def _learn_shape(
 ) -> ShapeRig:
     """Rig one shape (see the module docstring for the recipe)."""
     name, closed = samples.name, samples.closed
+    dist = _landmark_distances(samples)
     if subset is None:
-        idx = _choose_landmarks(samples, near_fraction, min_landmarks)
+        idx = _choose_landmarks(samples.name, dist, near_fraction, min_landmarks)
     else:
         unknown = [n for n in subset if n not in names]
         if unknown:
@@ -550,27 +564,43 @@ def _learn_shape(
         )
     keys = [samples.keys[i] for i in keep]
     face_keys = [_to_face(key, scale[j], centre[j]) for j, key in enumerate(keys)]
-    plan, fit_errors = _targets_plan(name, closed, face_keys, k, mode)
-    targets = np.empty((len(keys), 0))
+    plan = _targets_plan(name, closed, face_keys, k, mode)
+    fit_errors: List[float] = []
+    guide: Tuple[int, ...] = ()
     if plan is None:
         targets = np.stack([fk.reshape(-1) for fk in face_keys])
+        base = np.zeros_like(targets)
     else:
+        # Re-vectorise in _img space (so fit errors are image pixels) with the face frame's
+        # axis turned into each frame; first plainly, to see the landmarks' order on the curve.
+        oriented = [
+            _to_face(
+                revec.revectorise(key, _plan_in_frame(plan, scale[j]), measure=False).points,
+                scale[j],
+                centre[j],
+            )
+            for j, key in enumerate(keys)
+        ]
+        guide = _choose_guide(name, closed, idx, dist[keep], z, oriented, scale, centre)
+        gcols = [idx.index(g) for g in guide]
+        if guide:
+            face_anchors = [_xy(scale[j] * (z[j, gcols] - centre[j])) for j in range(len(keys))]
+            plan = revec.plan_anchored(plan, face_keys, face_anchors, k)
         rows = []
         for j, key in enumerate(keys):
-            # Re-vectorise in _img space (so the fit error is in image pixels) with the face
-            # frame's axis turned into this frame.
-            turn = np.conj(scale[j]) / abs(scale[j])
-            ax = complex(*plan.axis) * turn
-            rv = revec.revectorise(key, dataclasses.replace(plan, axis=(ax.real, ax.imag)))
+            anchors = _xy(z[j, gcols]) if guide else None
+            rv = revec.revectorise(key, _plan_in_frame(plan, scale[j]), anchors=anchors)
             fit_errors.append(rv.fit_error_px)
             rows.append(_to_face(rv.points, scale[j], centre[j]).reshape(-1))
         targets = np.stack(rows)
+        base = _baseline(z[:, gcols], plan, scale, centre) if guide else np.zeros_like(targets)
     k_out = targets.shape[1] // POINT_COLS
     feats = _features(z, scale, centre)
     groups = np.asarray(samples.groups)[keep]
-    lam = _choose_ridge(feats, targets, groups) if ridge is None else float(ridge)
-    weights, f_mean, t_mean = _ridge_fit(feats, targets, lam)
-    pred = ((feats - f_mean) @ weights + t_mean).reshape(-1, k_out, POINT_COLS)
+    resid = targets - base
+    lam = _choose_ridge(feats, resid, groups) if ridge is None else float(ridge)
+    weights, f_mean, t_mean = _ridge_fit(feats, resid, lam)
+    pred = (base + (feats - f_mean) @ weights + t_mean).reshape(-1, k_out, POINT_COLS)
     img_pred = _from_face(pred, scale, centre)
     train_err = [
         curves.shape_distance(img_pred[j], keys[j], closed, revec.EVAL_PER_SEGMENT)
@@ -583,10 +613,11 @@ def _learn_shape(
         "revec_error_max_px": float(np.max(fit_errors)) if fit_errors else 0.0,
     }
     logger.info(
-        "%s: K=%d from %d landmarks, %s, ridge %.3g, train error %.3f px",
+        "%s: K=%d from %d landmarks (%d on the curve), %s, ridge %.3g, train error %.3f px",
         name,
         k_out,
         len(idx),
+        len(guide),
         "native points" if plan is None else f"re-vectorised (fit {stats['revec_error_px']:.3f} px)",
         lam,
         stats["train_error_px"],
@@ -604,13 +635,17 @@ def _learn_shape(
         feather=float(np.median(samples.feathers)),
         feather_falloff=float(np.median(samples.falloffs)),
         plan=plan,
+        guide=tuple(names[g] for g in guide),
         ridge=lam,
         stats=stats,
     )
 
 
-def _choose_landmarks(samples: _Samples, near_fraction: float, min_landmarks: int) -> List[int]:
-    """Landmarks on or near the shape on most training frames, topped up with the nearest."""
+def _landmark_distances(samples: _Samples) -> np.ndarray:
+    """Distance of every landmark to the shape's curve per key, over the face size (RMS radius).
+
+    Shape: (keys, L), NaN where the landmark is unknown.
+    """
     dists = []
     for key, lm in zip(samples.keys, samples.landmarks):
         poly = curves.sample_bezier(key, samples.closed, curves.DEFAULT_SAMPLES_PER_SEGMENT)
@@ -621,11 +656,24 @@ def _choose_landmarks(samples: _Samples, near_fraction: float, min_landmarks: in
             size = np.sqrt(((pts - pts.mean(axis=0)) ** 2).sum(axis=1).mean())
             d[known] = curves.point_to_polyline(pts, poly, samples.closed) / max(size, 1e-12)
         dists.append(d)
-    dist = np.stack(dists)
+    return np.stack(dists)
+
+
+def _median_distance(dist: np.ndarray) -> np.ndarray:
+    """Median over keys of each landmark's distance; inf for landmarks mostly unknown."""
     seen = np.isfinite(dist).mean(axis=0)
     med = np.full(dist.shape[1], np.inf)
     often = seen >= 0.5
-    med[often] = np.nanmedian(dist[:, often], axis=0)
+    if often.any():
+        med[often] = np.nanmedian(dist[:, often], axis=0)
+    return med
+
+
+def _choose_landmarks(
+    name: str, dist: np.ndarray, near_fraction: float, min_landmarks: int
+) -> List[int]:
+    """Landmarks on or near the shape on most training frames, topped up with the nearest."""
+    med = _median_distance(dist)
     order = np.argsort(med, kind="stable")
     chosen = [int(i) for i in order if med[i] <= near_fraction]
     for i in order:
@@ -635,14 +683,76 @@ def _choose_landmarks(samples: _Samples, near_fraction: float, min_landmarks: in
             chosen.append(int(i))
     if len(chosen) < 2:
         raise AnnotationError(
-            f"shape '{samples.name}': fewer than two landmarks are known on most of its frames"
+            f"shape '{name}': fewer than two landmarks are known on most of its frames"
         )
     return sorted(chosen)
 
 
+def _choose_guide(
+    name: str,
+    closed: bool,
+    idx: Sequence[int],
+    dist: np.ndarray,
+    z: np.ndarray,
+    oriented: Sequence[np.ndarray],
+    scale: np.ndarray,
+    centre: np.ndarray,
+) -> Tuple[int, ...]:
+    """The shape's landmarks that lie on its curve, in the order the curve passes them.
+
+    When the artist's curve runs through landmarks (the usual case: eye corners, lid points), a
+    smooth curve through them already is most of the shape, and the regression only has to learn
+    the small, consistent difference; that is far more accurate than a linear map from scratch.
+    Empty when too few landmarks lie on the curve or their order is not the same on most keys.
+    """
+    med = _median_distance(dist)
+    on = [i for i in idx if med[i] <= GUIDE_FRACTION]
+    if len(on) < (3 if closed else 2):
+        return ()
+    cols = [list(idx).index(i) for i in on]
+    orders: Dict[Tuple[int, ...], int] = {}
+    for j, fk in enumerate(oriented):
+        poly = curves.sample_bezier(fk, closed, curves.DEFAULT_SAMPLES_PER_SEGMENT)
+        p = scale[j] * (z[j, cols] - centre[j])
+        near = np.argmin(np.abs(_complex(poly)[None, :] - p[:, None]), axis=1)
+        order = tuple(int(on[c]) for c in np.argsort(near, kind="stable"))
+        if closed:
+            # Same cyclic order whatever the start, but direction counts.
+            r = order.index(min(order))
+            order = order[r:] + order[:r]
+        orders[order] = orders.get(order, 0) + 1
+    best, count = max(orders.items(), key=lambda kv: kv[1])
+    if count < GUIDE_CONSISTENCY * len(oriented):
+        logger.info("%s: landmarks on the curve change order between keys; no guide curve", name)
+        return ()
+    return best
+
+
+def _plan_in_frame(plan: revec.RevecPlan, scale: complex) -> revec.RevecPlan:
+    """The plan with its face-frame axis turned into one frame's _img space."""
+    ax = complex(*plan.axis) * np.conj(scale) / abs(scale)
+    return dataclasses.replace(plan, axis=(float(ax.real), float(ax.imag)))
+
+
+def _baseline(
+    guide_z: np.ndarray, plan: revec.RevecPlan, scale: np.ndarray, centre: np.ndarray
+) -> np.ndarray:
+    """A smooth curve through the guide landmarks, re-vectorised like the targets, face frame.
+
+    Shape: (F, 8K).
+    """
+    rows = []
+    for j in range(len(guide_z)):
+        g = _xy(guide_z[j])
+        cp = curves.catmull_rom_handles(g, plan.closed)
+        rv = revec.revectorise(cp, _plan_in_frame(plan, scale[j]), anchors=g, measure=False)
+        rows.append(_to_face(rv.points, scale[j], centre[j]).reshape(-1))
+    return np.stack(rows) if rows else np.zeros((0, plan.k * POINT_COLS))
+
+
 def _targets_plan(
     name: str, closed: bool, face_keys: Sequence[np.ndarray], k: Optional[int], mode: str
-) -> Tuple[Optional[revec.RevecPlan], List[float]]:
+) -> Optional[revec.RevecPlan]:
     """None to keep the artist's points (they already agree), else a re-vectorisation plan."""
     counts = {len(fk) for fk in face_keys}
     if mode != "always" and len(counts) == 1 and (k is None or k == len(face_keys[0])):
@@ -651,7 +761,7 @@ def _targets_plan(
         rms = np.sqrt(((stack - mean) ** 2).sum(axis=2).mean())
         size = np.sqrt(((mean - mean.mean(axis=0)) ** 2).sum(axis=1).mean())
         if rms <= NATIVE_CONSISTENCY * max(size, 1e-12):
-            return None, []
+            return None
         if mode == "never":
             raise AnnotationError(
                 f"shape '{name}': the artists' points do not correspond between keys (start or "
@@ -662,7 +772,7 @@ def _targets_plan(
             f"shape '{name}': point counts differ between keys ({sorted(counts)}); use "
             "revectorise='auto'"
         )
-    return revec.plan_shape(face_keys, closed, k), []
+    return revec.plan_shape(face_keys, closed, k)
 
 
 def _choose_ridge(feats: np.ndarray, targets: np.ndarray, groups: np.ndarray) -> float:
@@ -721,6 +831,11 @@ def _complex(xy: np.ndarray) -> np.ndarray:
     """(..., 2) -> complex (...)."""
     a = np.asarray(xy, dtype=np.float64)
     return a[..., 0] + 1j * a[..., 1]
+
+
+def _xy(z: np.ndarray) -> np.ndarray:
+    """complex (...) -> (..., 2)."""
+    return np.stack([z.real, z.imag], axis=-1)
 
 
 def _similarity(z: np.ndarray, mean: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -812,6 +927,8 @@ def _plan_from_doc(doc: Mapping[str, Any]) -> revec.RevecPlan:
         axis=(float(doc["axis"][0]), float(doc["axis"][1])),
         first_arc_knots=int(doc["first_arc_knots"]),
         round=bool(doc["round"]),
+        gaps=tuple(int(g) for g in doc.get("gaps", ())),
+        ends=(bool(doc.get("ends", (False, False))[0]), bool(doc.get("ends", (False, False))[1])),
     )
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import (
     Any,
     Callable,
     Dict,
+    FrozenSet,
     Iterable,
     Iterator,
     List,
@@ -83,12 +84,17 @@ class AnnotatedFrames(Protocol):
 
 @dataclass(frozen=True)
 class InMemoryShot:
-    """An annotated shot whose frames are already decoded (``seamroto.synth`` renders)."""
+    """An annotated shot whose frames are already decoded (``seamroto.synth.render_shot``).
+
+    ``hidden``: landmark -> frames where it is defined but covered (a lid over the pupil);
+    those samples are left out of training and scoring, like unknown ones.
+    """
 
     source: str
     tracks: Tuple[LandmarkTrack, ...]
     images: Mapping[int, np.ndarray]
     colourspace: str = WORK_SPACE
+    hidden: Mapping[str, FrozenSet[int]] = field(default_factory=dict)
 
     def frames(self) -> List[int]:
         """Frames that have both an image and at least one landmark."""
@@ -98,6 +104,68 @@ class InMemoryShot:
     def image(self, frame: int) -> np.ndarray:
         """The decoded frame."""
         return self.images[frame]
+
+
+@dataclass(frozen=True)
+class StreamedShot:
+    """An annotated shot whose frames are produced in order by ``stream()`` (low memory).
+
+    For synthetic shots rendered on the fly: ``load_records`` consumes ``iter_images`` so only
+    one full frame is alive at a time.
+    """
+
+    source: str
+    tracks: Tuple[LandmarkTrack, ...]
+    frame_list: Tuple[int, ...]
+    stream: Callable[[], Iterator[Tuple[int, np.ndarray]]]
+    colourspace: str = WORK_SPACE
+    hidden: Mapping[str, FrozenSet[int]] = field(default_factory=dict)
+
+    def frames(self) -> List[int]:
+        """Frames that have at least one landmark."""
+        return list(self.frame_list)
+
+    def iter_images(self) -> Iterator[Tuple[int, np.ndarray]]:
+        """(frame, image) in stream order."""
+        return self.stream()
+
+    def image(self, frame: int) -> np.ndarray:
+        """One frame (streams up to it: prefer ``iter_images``)."""
+        for f, img in self.stream():
+            if f == frame:
+                return img
+        raise AnnotationError(f"frame {frame} is not in the stream", path=self.source, frame=frame)
+
+
+def synth_shot(
+    character: str,
+    seed: int,
+    *,
+    frames: int = 48,
+    first: int = 1001,
+    width: int = 2048,
+    height: int = 1080,
+    motion: float = 1.0,
+) -> StreamedShot:
+    """A ``seamroto.synth`` shot as training data, rendered frame by frame when loaded."""
+    from seamroto import synth
+
+    kw = dict(frames=frames, first=first, width=width, height=height, motion=motion)
+    truth = synth.synth_truth(character, seed, **kw)  # type: ignore[arg-type]
+    known = sorted({f for t in truth.tracks for f in t.samples})
+
+    def stream() -> Iterator[Tuple[int, np.ndarray]]:
+        return synth.iter_frames(character, seed, **kw)  # type: ignore[arg-type]
+
+    return StreamedShot(f"synth:{character}:{seed}:{width}x{height}", truth.tracks, tuple(known),
+                        stream, WORK_SPACE, dict(truth.hidden))
+
+
+def from_synth(shot: Any) -> InMemoryShot:
+    """A rendered ``seamroto.synth.SynthShot`` (images in memory) as training data."""
+    images = {shot.shot.first + i: img for i, img in enumerate(shot.images)}
+    src = f"synth:{shot.character.name}:{shot.seed}:{shot.shot.width}x{shot.shot.height}"
+    return InMemoryShot(src, tuple(shot.tracks), images, WORK_SPACE, dict(shot.hidden))
 
 
 @dataclass(frozen=True)
@@ -260,16 +328,29 @@ def load_records(
     for shot in shots:
         frames = shot.frames()
         arr = tracks_to_array(shot.tracks, names, frames)[:, :, :2]
+        index = {f: i for i, f in enumerate(frames)}
+        for name, hidden_frames in getattr(shot, "hidden", {}).items():
+            if name in names:
+                for f in hidden_frames:
+                    if f in index:
+                        arr[index[f], names.index(name)] = np.nan
         if digest is not None:
             digest.add_tracks(shot.source, names, frames, arr)
-        for i, f in enumerate(frames):
-            if frame_filter is not None and not frame_filter(shot.source, f):
-                continue
-            pts = arr[i]
-            if np.isfinite(pts).all(axis=1).sum() < MIN_POINTS_FOR_BOX:
-                logger.debug("%s frame %d: too few landmarks, skipped", shot.source, f)
-                continue
-            img = shot.image(f)
+        wanted = [
+            f for f in frames
+            if (frame_filter is None or frame_filter(shot.source, f))
+            and np.isfinite(arr[index[f]]).all(axis=1).sum() >= MIN_POINTS_FOR_BOX
+        ]
+        if len(wanted) < len(frames):
+            logger.debug("%s: %d frame(s) skipped", shot.source, len(frames) - len(wanted))
+        images: Iterable[Tuple[int, np.ndarray]]
+        if hasattr(shot, "iter_images"):
+            keep = set(wanted)
+            images = ((f, im) for f, im in shot.iter_images() if f in keep)
+        else:
+            images = ((f, shot.image(f)) for f in wanted)
+        for f, img in images:
+            pts = arr[index[f]]
             if digest is not None:
                 digest.add_image(img)
             out.append(

@@ -95,6 +95,7 @@ def quantize_int8(model: Any, calibration_crops: np.ndarray) -> Any:
     """NNCF post-training INT8 with the soft-argmax head left in float."""
     import nncf
 
+    nncf.set_log_level(logging.WARNING)  # it logs every ignored node at INFO
     data = [c.transpose(2, 0, 1)[None].astype(np.float32) for c in calibration_crops[:CALIBRATION_MAX]]
     return nncf.quantize(
         model,

@@ -86,6 +86,7 @@ class InvertedResidual(nn.Module):
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, cin, H, W) -> (N, cout, H/stride, W/stride)."""
         y = self.body(x)
         return x + y if self.residual else y
 
@@ -99,6 +100,7 @@ class SeparableConv(nn.Module):
         self.pw = _conv_bn(cin, cout, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Same spatial size, ``cout`` channels."""
         return self.pw(self.dw(x))
 
 
@@ -118,6 +120,7 @@ class SoftArgmax(nn.Module):
         self.conf_spread_px = conf_spread_px
 
     def forward(self, logits: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits (N, L, H, W) -> points (N, L, 2) crop px, conf (N, L), prob (N, L, H, W)."""
         n, c, h, w = logits.shape
         prob = F.softmax(logits.reshape(n, c, h * w), dim=-1).reshape(n, c, h, w)
         px = prob.sum(dim=2)  # (N, L, W) marginal over rows
@@ -203,6 +206,7 @@ class LandmarkNet(nn.Module):
         return self.softargmax(self.heatmaps(x))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Crops (N, 3, S, S) -> points (N, L, 2) crop px, conf (N, L): the exported graph."""
         points, conf, _ = self.softargmax(self.heatmaps(x))
         return points, conf
 

@@ -25,7 +25,6 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 import seamroto
 from seamroto import colour

@@ -303,7 +303,7 @@ def _drain_stderr(stream: IO[str], tail: Deque[str]) -> None:
 
 
 def _watch_cancel(
-    proc: "subprocess.Popen[str]",
+    proc: subprocess.Popen[str],
     stdin: IO[str],
     progress: ProgressSink,
     finished: threading.Event,

@@ -32,6 +32,8 @@ LOGGER_NAMES = ("seamroto_nuke", "seamroto")
 TERMINAL_PROGRESS_INTERVAL_S = 5.0
 PERCENT = 100
 _HANDLER_MARK = "_seamroto_nuke_handler"
+# Set on an exception once it was logged and shown, so an outer boundary does not repeat it.
+REPORTED_ATTR = "_seamroto_reported"
 
 _log_path: Optional[Path] = None
 
@@ -113,13 +115,19 @@ def report_error(err: BaseException, action: str) -> str:
     """
     setup_logging()
     text = artist_message(err, action)
+    try:
+        setattr(err, REPORTED_ATTR, True)
+    except AttributeError:  # a few built-in exceptions take no attributes
+        pass
     if isinstance(err, CancelledByUser):
         logger.info("%s cancelled", action)
         return text
-    if isinstance(err, CoreError) and err.traceback:
-        logger.error("%s failed in the core (%s): %s\n%s", action, err.error_class, err, err.traceback)
-    elif isinstance(err, PluginError) and err.artist_facing:
+    if isinstance(err, PluginError) and err.artist_facing:
         logger.warning("%s stopped: %s", action, err)
+        if isinstance(err, CoreError) and err.traceback:
+            logger.debug("core traceback:\n%s", err.traceback)
+    elif isinstance(err, CoreError) and err.traceback:
+        logger.error("%s failed in the core (%s): %s\n%s", action, err.error_class, err, err.traceback)
     else:
         logger.error("%s failed", action, exc_info=(type(err), err, err.__traceback__))
     if nuke.GUI:

@@ -29,7 +29,7 @@ Cleanup = Callable[[bool], None]
 
 STATUS_MAX_CHARS = 200
 
-_running: Dict[str, "Job"] = {}
+_running: Dict[str, Job] = {}
 _running_lock = threading.Lock()
 
 

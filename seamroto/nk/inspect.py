@@ -33,7 +33,7 @@ CLASS_WIDTH = 12
 FRAME_RUNS_SHOWN = 8
 
 
-def inspect_script(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
+def inspect_script(path: Union[str, os.PathLike[str]]) -> Dict[str, Any]:
     """List every node of a script with its shapes (Roto/RotoPaint) and tracks (Tracker4).
 
     Returns:
@@ -93,7 +93,7 @@ def _inspect_node(script: NkScript, node: NkNode) -> Dict[str, Any]:
 
 
 def _clean(text: str) -> str:
-    """Make text safe to print or dump as JSON (non-UTF-8 bytes become ``\\xNN``)."""
+    r"""Make text safe to print or dump as JSON (non-UTF-8 bytes become ``\xNN``)."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 

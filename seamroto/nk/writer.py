@@ -19,7 +19,7 @@ import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from seamroto.coords import dy_flip, y_nuke_from_img
 from seamroto.datamodel import ControlPoint, LandmarkTrack, RotoShape, Shot, Vec2
@@ -52,12 +52,12 @@ KNOBS_AFTER_NAME = frozenset(
     }
 )
 RESERVED_NODE_NAMES = frozenset({"Root", "root", "this", "thisNode", "parent", "input"})
-NODE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-NODE_CLASS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")  # OFX classes carry dots
-KNOB_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
-STACK_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-VERSION_RE = re.compile(r"^\d+\.\d+ v\d+$")
-BARE_WORD_RE = re.compile(r"^[A-Za-z0-9_./:+\-#%@,=~]+$")
+NODE_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # always used with fullmatch
+NODE_CLASS_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")  # OFX classes carry dots
+KNOB_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+STACK_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+VERSION_RE = re.compile(r"\d+\.\d+ v\d+")
+BARE_WORD_RE = re.compile(r"[A-Za-z0-9_./:+\-#%@,=~]+")
 INVALID_NAME_CHARS_RE = re.compile(r"[^A-Za-z0-9_]+")
 DEFAULT_NODE_NAME = "Node"
 DEFAULT_SHAPE_NAME = "Shape"
@@ -182,6 +182,16 @@ def escape_string(text: str) -> str:
     return "".join(out)
 
 
+def tcl_literal(text: str) -> str:
+    r"""Protect text that Nuke itself Tcl-evaluates whenever it uses the knob (labels).
+
+    A ``label`` is run through Tcl substitution every time it is drawn (``[value x]`` shows a
+    knob value), so escaping ``[`` in the file alone is not enough: the stored text must keep
+    ``\[``. Apply this first, then ``quote_string``.
+    """
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("$", "\\$")
+
+
 def quote_string(text: str) -> str:
     """``text`` as a double-quoted, escaped Tcl word (how Nuke writes track names)."""
     return '"' + escape_string(text) + '"'
@@ -193,7 +203,7 @@ def tcl_word(text: str) -> str:
     Nuke itself writes ``file /plates/a.####.exr`` and ``output alpha`` bare and ``"all frames"``
     quoted; this keeps the same look without ever leaving a special character unquoted.
     """
-    return text if BARE_WORD_RE.match(text) else quote_string(text)
+    return text if BARE_WORD_RE.fullmatch(text) else quote_string(text)
 
 
 def _identifier(name: str, default: str) -> str:
@@ -292,9 +302,9 @@ def write_node(
         NkWriteError: A class, knob or node name is invalid, or a value is unbalanced or would run
             Tcl on paste.
     """
-    if not NODE_CLASS_RE.match(cls):
+    if not NODE_CLASS_RE.fullmatch(cls):
         raise NkWriteError(f"invalid node class {cls!r}")
-    if not NODE_NAME_RE.match(name) or name in RESERVED_NODE_NAMES:
+    if not NODE_NAME_RE.fullmatch(name) or name in RESERVED_NODE_NAMES:
         raise NkWriteError(
             f"invalid node name {name!r}; pass it through writer.sanitize_node_name first",
             knob="name",
@@ -302,7 +312,7 @@ def write_node(
     lines = [f"{cls} {{"]
     named = False
     for knob, value in knobs:
-        if not KNOB_NAME_RE.match(knob):
+        if not KNOB_NAME_RE.fullmatch(knob):
             raise NkWriteError(f"invalid knob name {knob!r} on node {name}", knob=knob)
         if knob == "name":
             raise NkWriteError("pass the node name as the name argument", knob=knob)
@@ -319,14 +329,14 @@ def write_node(
 
 def stack_set(var: str) -> str:
     """``set VAR [stack 0]``: remember the node on top of the stack (to feed a second node)."""
-    if not STACK_VAR_RE.match(var):
+    if not STACK_VAR_RE.fullmatch(var):
         raise NkWriteError(f"invalid stack variable name {var!r}")
     return f"set {var} [stack 0]\n"
 
 
 def stack_push(var: str) -> str:
     """``push $VAR``: put a remembered node back on the stack as the next node's input."""
-    if not STACK_VAR_RE.match(var):
+    if not STACK_VAR_RE.fullmatch(var):
         raise NkWriteError(f"invalid stack variable name {var!r}")
     return f"push ${var}\n"
 
@@ -346,7 +356,7 @@ def write_script(node_texts: Sequence[str], *, version: str = DEFAULT_VERSION) -
     Returns:
         The script text, ending in a newline.
     """
-    if not VERSION_RE.match(version):
+    if not VERSION_RE.fullmatch(version):
         raise NkWriteError(f"invalid Nuke version {version!r}; expected e.g. '13.2 v8'")
     lines = [CLIPBOARD_HEADER[0], f"version {version}", CLIPBOARD_HEADER[1]]
     body = "".join(t if t.endswith("\n") else t + "\n" for t in node_texts)
@@ -366,9 +376,30 @@ def write_script_file(path: PathLike, text: str) -> Path:
 def _format_value(width: int, height: int, pixel_aspect: float, format_name: str) -> str:
     if width <= 0 or height <= 0:
         raise NkWriteError(f"invalid format {width}x{height}", knob="format")
+    if any(ch.isspace() for ch in format_name):
+        raise NkWriteError(
+            f"format name {format_name!r} has whitespace; Nuke splits the format string on "
+            "spaces, so use e.g. 'UHD_4K'",
+            knob="format",
+        )
     # An unnamed format is written with an empty name, as Nuke 10 does ("... 1 ").
     name = escape_string(format_name)
     return f'"{width} {height} 0 0 {width} {height} {_decimal(pixel_aspect, "format")} {name}"'
+
+
+def _plate_path(plates: str) -> str:
+    """The ``file`` knob text: forward slashes, and no Tcl that Nuke would evaluate on use."""
+    # Nuke evaluates file knobs as Tcl ("[getenv X]/a.exr"), so "[" or "$" in a path would run.
+    for ch in "[$":
+        if ch in plates:
+            raise NkWriteError(
+                f"the plate path contains {ch!r}, which Nuke evaluates as Tcl in a Read node's "
+                "file knob; rename the folder or file so the path has no '[' or '$'",
+                path=plates,
+                knob="file",
+            )
+    # Nuke uses "/" on every platform; a backslash would start a Tcl escape on evaluation.
+    return plates.replace("\\", "/")
 
 
 def write_read(
@@ -392,12 +423,15 @@ def write_read(
 
     Returns:
         The node block.
+
+    Raises:
+        NkWriteError: The range is empty, or the path holds ``[``/``$`` (Nuke would run them).
     """
     if shot.last < shot.first:
         raise NkWriteError(f"shot range {shot.first}-{shot.last} is empty", path=shot.plates)
     knobs: List[Tuple[str, str]] = [
         ("inputs", "0"),
-        ("file", tcl_word(shot.plates)),
+        ("file", tcl_word(_plate_path(shot.plates))),
         ("format", _format_value(shot.width, shot.height, shot.pixel_aspect, format_name)),
         ("first", str(shot.first)),
         ("last", str(shot.last)),
@@ -431,7 +465,7 @@ def write_backdrop(
     *,
     font_size: Optional[int] = None,
 ) -> str:
-    """A BackdropNode grouping our nodes, with an escaped label (labels are Tcl-evaluated).
+    """A BackdropNode grouping our nodes; the label is shown literally (Nuke Tcl-evaluates labels).
 
     Args:
         label: Text shown on the backdrop.
@@ -449,7 +483,7 @@ def write_backdrop(
     knobs: List[Tuple[str, str]] = [
         ("inputs", "0"),
         ("tile_color", _tile_color(color)),
-        ("label", quote_string(label)),
+        ("label", quote_string(tcl_literal(label))),
     ]
     if font_size is not None:
         knobs.append(("note_font_size", str(int(font_size))))
@@ -530,7 +564,12 @@ def _key_cells(frame: int, x_nuke: float, y_nuke: float, pattern: Box, search: B
     Integer pattern box around the float32 track point (right/top inclusive), search box grown by
     the margins, and the point's offset from the box corner pixel centre.
     """
-    x32, y32 = _float32(x_nuke), _float32(y_nuke)
+    try:
+        x32, y32 = _float32(x_nuke), _float32(y_nuke)
+    except OverflowError as err:
+        raise NkWriteError(
+            f"track position ({x_nuke}, {y_nuke}) on frame {frame} is out of range", knob="tracks"
+        ) from err
     kx = math.floor(x32 + pattern[0] + 0.5)
     ky = math.floor(y32 + pattern[1] + 0.5)
     kr = math.floor(x32 + pattern[2] + 0.5) - 1

@@ -1,6 +1,7 @@
 """Synthetic split-face puppet shots with exact ground truth, for training and measuring."""
 
 from seamroto.synth.characters import CHARACTERS, SynthCharacter
+from seamroto.synth.output import read_gt, synth_command, write_shot
 from seamroto.synth.shot import SynthShot, iter_frames, render_shot, synth_truth
 
 __all__ = [
@@ -8,6 +9,9 @@ __all__ = [
     "SynthCharacter",
     "SynthShot",
     "iter_frames",
+    "read_gt",
     "render_shot",
+    "synth_command",
     "synth_truth",
+    "write_shot",
 ]

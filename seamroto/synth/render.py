@@ -49,6 +49,7 @@ LENS_SIGMA_PX = 0.45
 SHADOW_OFFSET = (0.05, 0.06)
 SHADOW_SOFTNESS = 0.03
 SHADOW_STRENGTH = 0.35
+SHADOW_REDUCE = 4
 #: Film grain: additive floor and part proportional to the value; field padding for offsets.
 GRAIN_BASE = 0.003
 GRAIN_REL = 0.035
@@ -139,14 +140,18 @@ def _lerp(dst: np.ndarray, alpha: np.ndarray, colour: Colour) -> None:
 class ShotCanvas:
     """What stays fixed through a shot: the set, the grain field and the face textures.
 
-    Shape: ``background`` (H, W, 3) float32 albedo; ``grain`` (H + pad, W + pad, 3) float32
-    unit noise; ``shade``/``albedo`` (S, S) float32 maps in face units (see ``TEXTURE_EXTENT``).
+    Grain is stored as ``1 + GRAIN_REL * n`` and ``GRAIN_BASE * n`` for unit noise ``n``, so a
+    frame takes its grain in two passes: ``img * gain + floor``.
+
+    Shape: ``background`` (H, W, 3) float32 albedo; ``grain_gain``/``grain_floor``
+    (H + pad, W + pad, 3) float32; ``shade``/``albedo`` (S, S) float32 face-unit maps.
     """
 
     width: int
     height: int
     background: np.ndarray
-    grain: np.ndarray
+    grain_gain: np.ndarray
+    grain_floor: np.ndarray
     shade: np.ndarray
     albedo: np.ndarray
 
@@ -254,11 +259,16 @@ def make_textures(spec: SynthCharacter, seed: int) -> Tuple[np.ndarray, np.ndarr
 def make_canvas(spec: SynthCharacter, seed: int, width: int, height: int) -> ShotCanvas:
     """Build a shot's fixed layers once (background, grain, face textures)."""
     shade, albedo = make_textures(spec, seed)
+    grain = make_grain(width, height, seed)
+    floor = grain * np.float32(GRAIN_BASE)
+    grain *= np.float32(GRAIN_REL)
+    grain += np.float32(1.0)
     return ShotCanvas(
         width=width,
         height=height,
         background=make_background(width, height, seed),
-        grain=make_grain(width, height, seed),
+        grain_gain=grain,
+        grain_floor=floor,
         shade=shade,
         albedo=albedo,
     )
@@ -449,6 +459,20 @@ def render_head(
     return crop
 
 
+def _shadow(alpha: np.ndarray, scale: float) -> np.ndarray:
+    """The head's soft drop shadow on the set, blurred at quarter size (it is very soft)."""
+    h, w = alpha.shape
+    q = SHADOW_REDUCE
+    small = cv2.resize(alpha, (max(1, w // q), max(1, h // q)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), max(0.5, SHADOW_SOFTNESS * scale / q))
+    # small px centre i sits at full px q * i + (q - 1) / 2; shift by the shadow offset
+    dx = SHADOW_OFFSET[0] * scale + (q - 1) / 2
+    dy = SHADOW_OFFSET[1] * scale + (q - 1) / 2
+    m = np.array([[q, 0.0, dx], [0.0, q, dy]])
+    return cv2.warpAffine(small, m, (w, h), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+
 def render_frame(
     spec: SynthCharacter,
     geom: FrameGeometry,
@@ -464,27 +488,20 @@ def render_frame(
 
     Shape: (height, width, 3) float32 scene-linear RGB.
     """
-    img = canvas.background.copy()
+    light = np.asarray(light_tint, np.float32) * np.float32(exposure * state.flicker)
+    img = np.multiply(canvas.background, light)
     crop = render_head(spec, geom, state, canvas, mattes)
     if crop is not None:
         ys, xs = crop.region.inside(Region(0, 0, canvas.width, canvas.height))
         dst = img[ys, xs]
-        soft = SHADOW_SOFTNESS * state.pose.scale
-        shadow = cv2.GaussianBlur(crop.acc, (0, 0), soft)
-        shift = np.array([[1.0, 0.0, SHADOW_OFFSET[0] * state.pose.scale],
-                          [0.0, 1.0, SHADOW_OFFSET[1] * state.pose.scale]])
-        shadow = cv2.warpAffine(shadow, shift, (crop.region.w, crop.region.h))
-        dst *= (1.0 - SHADOW_STRENGTH * shadow)[..., None]
+        dst *= (1.0 - SHADOW_STRENGTH * _shadow(crop.acc, state.pose.scale))[..., None]
         dst *= (1.0 - crop.acc)[..., None]
+        crop.col *= light
         dst += crop.col
-    light = np.asarray(light_tint, np.float32) * np.float32(exposure * state.flicker)
-    img *= light
     rng = np.random.default_rng([seed, STREAM_FRAME, state.frame])
     oy, ox = (int(v) for v in rng.integers(0, GRAIN_PAD, size=2))
-    grain = canvas.grain[oy : oy + canvas.height, ox : ox + canvas.width]
-    amp = img * np.float32(GRAIN_REL)
-    amp += np.float32(GRAIN_BASE)
-    amp *= grain
-    img += amp
+    window = (slice(oy, oy + canvas.height), slice(ox, ox + canvas.width))
+    img *= canvas.grain_gain[window]
+    img += canvas.grain_floor[window]
     np.maximum(img, 0.0, out=img)
     return img

@@ -307,7 +307,7 @@ def test_read_node_shot_roundtrip(plates: str) -> None:
     node = reader.find_node(script, "Plate", "Read")
     got = reader.read_node_shot(script, node)
     assert (got.plates, got.first, got.last, got.width, got.height) == (
-        plates,
+        plates.replace("\\", "/"),  # Nuke's separator on every platform
         1001,
         1096,
         2048,
