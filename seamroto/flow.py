@@ -41,6 +41,8 @@ DIS_PRESETS = {
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
 REC709_LUMA = (0.2126, 0.7152, 0.0722)
+# Mean squared gradient (grey levels^2 per pixel) below which a window is flat: no flow.
+APERTURE_MIN_ENERGY = 0.25
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,15 @@ class PointFlow:
             for a backward flow, the motion from frame i to i-1 (first row NaN).
             Shape: (F, L, 2) float64 px.
         reliability: Shape: (F, L) float64 in [0, 1]; 0 where the displacement is NaN.
+        aperture: how well each direction is constrained (the aperture problem: a point on a
+            straight contour slides along it): the LK window's structure tensor divided by its
+            largest eigenvalue, so the best direction has weight 1 and the direction along an
+            edge ~0. None means isotropic. Shape: (F, L, 2, 2) float64, symmetric.
     """
 
     displacement: np.ndarray
     reliability: np.ndarray
+    aperture: Optional[np.ndarray] = None
 
 
 def to_gray_u8(image: np.ndarray) -> np.ndarray:
@@ -232,6 +239,44 @@ def track_points(
     return PointTrack(out, rel, fb)
 
 
+def aperture_matrices(
+    gray: np.ndarray, points: np.ndarray, window_px: int = LK_WINDOW_PX
+) -> np.ndarray:
+    """Normalised structure tensor of the LK window around each point.
+
+    Why: LK's error covariance is proportional to the inverse structure tensor, so a point on
+    an edge is precise across the edge and unreliable along it; fusion weights the flow with
+    this matrix instead of a single number.
+
+    Args:
+        gray: (H, W) uint8 or float image.
+        points: Shape: (N, 2), _img space; NaN rows give zero matrices.
+        window_px: window side (LK's ``window_px``).
+
+    Returns:
+        Shape: (N, 2, 2) float64, largest eigenvalue 1 (0 for a flat or NaN window).
+    """
+    g = np.asarray(gray, dtype=np.float32)
+    pts = _check_points(points)
+    out = np.zeros((len(pts), 2, 2))
+    size = (window_px + 2, window_px + 2)
+    for i, p in enumerate(pts):
+        if not np.isfinite(p).all():
+            continue
+        centre = (float(p[0] - PIXEL_CENTRE), float(p[1] - PIXEL_CENTRE))
+        patch = cv2.getRectSubPix(g, size, centre)
+        gx = 0.5 * (patch[1:-1, 2:] - patch[1:-1, :-2])
+        gy = 0.5 * (patch[2:, 1:-1] - patch[:-2, 1:-1])
+        t = np.array(
+            [[float((gx * gx).sum()), float((gx * gy).sum())],
+             [float((gx * gy).sum()), float((gy * gy).sum())]]
+        )
+        top = float(np.linalg.eigvalsh(t)[-1])
+        if top > APERTURE_MIN_ENERGY * gx.size:
+            out[i] = t / top
+    return out
+
+
 def landmark_flow(
     images: Sequence[np.ndarray],
     points: np.ndarray,
@@ -267,6 +312,8 @@ def landmark_flow(
     bwd = np.full((f_count, l_count, 2), np.nan)
     fwd_rel = np.zeros((f_count, l_count))
     bwd_rel = np.zeros((f_count, l_count))
+    fwd_ap = np.zeros((f_count, l_count, 2, 2))
+    bwd_ap = np.zeros((f_count, l_count, 2, 2))
     grays = [to_gray_u8(im) for im in images]
     for i in range(f_count - 1):
         a = np.where(keep[:, None], pts[i], np.nan)
@@ -275,9 +322,13 @@ def landmark_flow(
         tb = track_points(grays[i + 1], grays[i], b, params)
         fwd[i] = tf.points - a
         fwd_rel[i] = tf.reliability
+        fwd_ap[i] = aperture_matrices(grays[i], np.where((tf.reliability > 0)[:, None], a, np.nan), params.window_px)
         bwd[i + 1] = tb.points - b
         bwd_rel[i + 1] = tb.reliability
-    return PointFlow(fwd, fwd_rel), PointFlow(bwd, bwd_rel)
+        bwd_ap[i + 1] = aperture_matrices(
+            grays[i + 1], np.where((tb.reliability > 0)[:, None], b, np.nan), params.window_px
+        )
+    return PointFlow(fwd, fwd_rel, fwd_ap), PointFlow(bwd, bwd_rel, bwd_ap)
 
 
 def dense_flow(

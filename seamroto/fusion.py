@@ -36,9 +36,23 @@ from seamroto.errors import ShapeError
 from seamroto.flow import PointFlow
 
 logger = logging.getLogger(__name__)
+_DEBUG: dict = {}
 
 # A 2-D isotropic Gaussian error with per-axis variance v has median |e|^2 = 2 ln 2 * v.
 MEDIAN_CHI2_2DOF = 2.0 * math.log(2.0)
+# Median of a chi-square with one degree of freedom (a 1-D Gaussian residual squared).
+MEDIAN_CHI2_1DOF = 0.454936
+# Flow windows whose weak direction keeps this much weight count as isotropic (not an edge).
+ISOTROPIC_APERTURE = 0.3
+# Unknowns per frame (x, y, flow bias x, flow bias y) and the normal matrix's half-bandwidth
+# (the constant-velocity prior couples x_{t-1} with y_{t+1}).
+STATE = 4
+BAND = 2 * STATE + 1
+# The face-motion fit: conditioning limit, Cauchy scale (times the median residual) and a
+# floor of that median (1/px^2-weighted squared residual).
+AFFINE_MAX_CONDITION = 1e10
+ROBUST_AFFINE = 9.0
+AFFINE_MIN_SCALE = 1e-2
 # Below this much weight a detection, flow link or prior term counts as absent.
 MIN_WEIGHT = 1e-9
 # Tikhonov term keeping every banded system positive definite (frames without data).
@@ -62,6 +76,19 @@ class FusionParams:
             ``[min_detection_sigma_px, max_detection_sigma_px]``.
         flow_sigma_px: LK displacement noise per axis at reliability 1; None estimates it from
             forward/backward disagreement, clamped below at ``min_flow_sigma_px``.
+        aperture_power: how much less than linearly a flow direction is trusted as the LK
+            window's structure weakens in it (2: an edge-like window, eigenvalue ratio 0.1,
+            keeps 1% of the flow weight along the edge).
+        rigid_motion: also measure each landmark's motion by the face's affine motion fitted
+            to all landmarks' flow (fills flow gaps, constrains motion along contours).
+        rigid_iterations: reweighting rounds of that fit.
+        min_rigid_sigma_px: floor of the face-motion noise estimated from its residuals.
+        bias_sigma_px: expected size of the flow's own bias (px/frame). Many landmarks are
+            not material points (a silhouette extreme, a point at a fixed fraction along a
+            seam) and slide over the texture LK follows, so flow is consistently off by a
+            fraction of a pixel per frame; the model estimates that bias jointly, as a slowly
+            varying offset, so it is removed without letting flow noise through.
+        bias_step_sigma_px: how fast that bias may change (px/frame per frame).
         robust_scale: Cauchy scale in sigmas: a residual of this many sigmas keeps half its
             weight, five times it keeps ~4%.
         iterations: least-squares solves; each reweights from the previous solution.
@@ -88,9 +115,15 @@ class FusionParams:
     fallback_detection_sigma_px: float = 1.5
     min_flow_sigma_px: float = 0.05
     fallback_flow_sigma_px: float = 0.25
+    aperture_power: float = 2.0
+    rigid_motion: bool = True
+    rigid_iterations: int = 4
+    min_rigid_sigma_px: float = 0.1
+    bias_sigma_px: float = 1.0
+    bias_step_sigma_px: float = 0.05
     robust_scale: float = 3.0
     iterations: int = 8
-    init_median_window: int = 2
+    init_median_window: int = 1
     tolerance_px: float = 3.0
     confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
     discontinuous_window: int = 3
@@ -153,22 +186,37 @@ def _cauchy(r2: np.ndarray, scale2: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(w), w, 0.0)
 
 
-def _robust_var(sq: np.ndarray) -> float:
-    """Per-axis variance of 2-D residuals from the median of their squared norms (NaN-safe)."""
+def _geman_mcclure(r2: np.ndarray, scale2: np.ndarray) -> np.ndarray:
+    """Geman-McClure IRLS weight: like Cauchy near zero, but falls as 1/r^4.
+
+    Used for flow and face-motion terms, which are far stronger than a detection: with a
+    Cauchy weight a contradicted flow term would still outvote several agreeing detections
+    (a blink), and reweighting would slide back to trusting it.
+    """
+    c = _cauchy(r2, scale2)
+    return c * c
+
+
+def _robust_var(sq: np.ndarray, median_chi2: float = MEDIAN_CHI2_2DOF) -> float:
+    """Per-axis variance from the median of squared residuals (NaN-safe, outlier-proof)."""
     sq = sq[np.isfinite(sq)]
     if len(sq) < MIN_SAMPLES_FOR_ESTIMATE:
         return float("nan")
-    return float(np.median(sq) / MEDIAN_CHI2_2DOF)
+    return float(np.median(sq) / median_chi2)
 
 
 def _flow_terms(
     flow_fwd: Optional[PointFlow], flow_bwd: Optional[PointFlow], f: int, n: int
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Flow displacements and reliabilities per link t -> t+1: (2, F-1, L, 2), (2, F-1, L)."""
-    disp = np.full((2, max(f - 1, 0), n, 2), np.nan)
-    rel = np.zeros((2, max(f - 1, 0), n))
+    """Flow per link t -> t+1 from both directions, with reliability * aperture matrices.
+
+    Returns displacement (2, F-1, L, 2) and unit-less information (2, F-1, L, 2, 2).
+    """
+    links = max(f - 1, 0)
+    disp = np.zeros((2, links, n, 2))
+    info = np.zeros((2, links, n, 2, 2))
     if f < 2:
-        return disp, rel
+        return disp, info
     for k, (flow, sign, rows) in enumerate(
         ((flow_fwd, 1.0, slice(0, f - 1)), (flow_bwd, -1.0, slice(1, f)))
     ):
@@ -178,46 +226,91 @@ def _flow_terms(
         r = np.asarray(flow.reliability, dtype=np.float64)
         if d.shape != (f, n, 2) or r.shape != (f, n):
             raise ShapeError("flow", (d.shape, r.shape), ((f, n, 2), (f, n)))
-        disp[k] = sign * d[rows]
-        rel[k] = np.where(np.isfinite(d[rows]).all(axis=2), np.clip(r[rows], 0.0, 1.0), 0.0)
-    disp = np.where(rel[..., None] > 0, disp, 0.0)
-    return disp, rel
+        if flow.aperture is None:
+            ap = np.broadcast_to(np.eye(2), (f, n, 2, 2))
+        else:
+            ap = np.asarray(flow.aperture, dtype=np.float64)
+            if ap.shape != (f, n, 2, 2):
+                raise ShapeError("flow.aperture", ap.shape, (f, n, 2, 2))
+        ok = np.isfinite(d[rows]).all(axis=2) & np.isfinite(r[rows]) & (r[rows] > 0)
+        ok &= np.isfinite(ap[rows]).all(axis=(2, 3))
+        rel = np.where(ok, np.clip(r[rows], 0.0, 1.0), 0.0)
+        disp[k] = np.where(ok[..., None], sign * d[rows], 0.0)
+        info[k] = rel[..., None, None] * np.where(ok[..., None, None], ap[rows], 0.0)
+    return disp, info
+
+
+def _sharpen(info: np.ndarray, power: float) -> np.ndarray:
+    """Raise the eigenvalues of each (relative) information matrix to ``power``.
+
+    LK along a contour is much worse than the structure tensor's eigenvalue ratio says (the
+    error there is bias, not noise), so weak directions are trusted less than linearly.
+    """
+    if power == 1.0 or not info.size:
+        return info
+    vals, vecs = np.linalg.eigh(info)
+    top = np.maximum(vals[..., 1:2], MIN_WEIGHT)
+    vals = np.clip(vals, 0.0, None)
+    scaled = top * (vals / top) ** power
+    return np.einsum("...ik,...k,...jk->...ij", vecs, scaled, vecs)
+
+
+def _clip_eigen(m: np.ndarray, top: float) -> np.ndarray:
+    """Symmetric 2x2 matrices with their eigenvalues clipped to [0, top]."""
+    vals, vecs = np.linalg.eigh(m)
+    vals = np.clip(vals, 0.0, top)
+    return np.einsum("...ik,...k,...jk->...ij", vecs, vals, vecs)
+
+
+def _strong_direction(info: np.ndarray) -> np.ndarray:
+    """Unit eigenvector of the largest eigenvalue of each 2x2 matrix. Shape: (..., 2)."""
+    _, vecs = np.linalg.eigh(info)
+    return vecs[..., :, 1]
 
 
 def _estimate_sigmas(
     det: np.ndarray,
     det_ok: np.ndarray,
     disp: np.ndarray,
-    rel: np.ndarray,
+    info: np.ndarray,
     cont: np.ndarray,
     params: FusionParams,
 ) -> Tuple[float, float]:
-    """Detector and flow noise (per axis, px) from the shot itself, independent of the fit."""
+    """Detector and flow noise (per axis, px) from the shot itself, independent of the fit.
+
+    Flow: forward and backward LK of the same link disagree by twice the flow noise, measured
+    along each window's best-constrained direction. Detector: consecutive detections differ by
+    the motion (which flow measures) plus twice the detector noise.
+    """
     sig_f = params.flow_sigma_px
+    trace = np.trace(info, axis1=-2, axis2=-1) if info.size else np.zeros(info.shape[:3])
     if sig_f is None:
-        both = (rel[0] > 0) & (rel[1] > 0) & cont[None, :]
-        diff = disp[0] - disp[1]
-        var = _robust_var(np.where(both, (diff**2).sum(axis=-1), np.nan))
-        # forward and backward each carry the noise once.
-        sig_f = params.fallback_flow_sigma_px if math.isnan(var) else math.sqrt(var / 2.0)
+        both = (trace[0] > 0) & (trace[1] > 0) & cont[None, :]
+        var = float("nan")
+        if both.any():
+            axis = _strong_direction(info[0] + info[1])
+            along = ((disp[0] - disp[1]) * axis).sum(axis=-1)
+            var = _robust_var(np.where(both, along**2, np.nan), MEDIAN_CHI2_1DOF) / 2.0
+        sig_f = params.fallback_flow_sigma_px if math.isnan(var) else math.sqrt(var)
         sig_f = max(sig_f, params.min_flow_sigma_px)
     sig_d = params.detection_sigma_px
     if sig_d is None:
         var = float("nan")
         if len(det) >= 2:
             link = det_ok[1:] & det_ok[:-1] & cont[None, :]
-            frel = rel.max(axis=0)
-            use = link & (frel > 0)
+            best = np.where((trace[0] >= trace[1])[..., None], disp[0], disp[1])
+            best_info = np.where((trace[0] >= trace[1])[..., None, None], info[0], info[1])
+            # isotropic windows only: along an edge the flow says nothing about the motion.
+            weak = np.linalg.eigvalsh(best_info)[..., 0] if best_info.size else np.zeros(link.shape)
+            use = link & (weak >= ISOTROPIC_APERTURE)
             if use.sum() >= MIN_SAMPLES_FOR_ESTIMATE:
-                best = np.where((rel[0] >= rel[1])[..., None], disp[0], disp[1])
                 u = det[1:] - det[:-1] - best
                 v = _robust_var(np.where(use, (u**2).sum(axis=-1), np.nan))
                 var = (v - sig_f**2) / 2.0
         if math.isnan(var) and len(det) >= 3:
             link2 = det_ok[2:] & det_ok[1:-1] & det_ok[:-2] & cont[None, :]
             acc = det[2:] - 2.0 * det[1:-1] + det[:-2]
-            v = _robust_var(np.where(link2, (acc**2).sum(axis=-1), np.nan))
-            var = v / 6.0
+            var = _robust_var(np.where(link2, (acc**2).sum(axis=-1), np.nan)) / 6.0
         sig_d = (
             params.fallback_detection_sigma_px
             if math.isnan(var) or var <= 0
@@ -225,6 +318,102 @@ def _estimate_sigmas(
         )
         sig_d = min(max(sig_d, params.min_detection_sigma_px), params.max_detection_sigma_px)
     return float(sig_d), float(sig_f)
+
+
+def _affine_fit(
+    p: np.ndarray, q: np.ndarray, info: np.ndarray, iterations: int
+) -> Tuple[Optional[np.ndarray], np.ndarray]:
+    """Robust affine (2, 3) mapping points p onto q, each pair weighted by its 2x2 ``info``.
+
+    Anisotropic weights let a contour point vote only across its contour. Cauchy reweighting
+    keeps non-rigid features (a raised brow, a blinking lid) out of the face's motion.
+
+    Returns:
+        (affine or None when under-determined, final per-pair weights).
+    """
+    n = len(p)
+    w = np.ones(n)
+    if n < 3:
+        return None, w
+    centre = p.mean(axis=0)
+    pc = p - centre
+    design = np.zeros((n, 2, 6))
+    design[:, 0, 0:2] = pc
+    design[:, 1, 2:4] = pc
+    design[:, 0, 4] = 1.0
+    design[:, 1, 5] = 1.0
+    theta = None
+    for _ in range(iterations):
+        wi = info * w[:, None, None]
+        lhs = np.einsum("nai,nab,nbj->ij", design, wi, design)
+        rhs = np.einsum("nai,nab,nb->i", design, wi, q)
+        if np.linalg.cond(lhs) > AFFINE_MAX_CONDITION:
+            return None, w
+        theta = np.linalg.solve(lhs, rhs)
+        res = np.einsum("naj,j->na", design, theta) - q
+        m2 = np.einsum("na,nab,nb->n", res, info, res)
+        scale = max(float(np.median(m2)), AFFINE_MIN_SCALE)
+        w = _cauchy(m2, np.full(n, ROBUST_AFFINE * scale))
+    assert theta is not None
+    m = np.array([[theta[0], theta[1], 0.0], [theta[2], theta[3], 0.0]])
+    m[:, 2] = theta[4:] - m[:, :2] @ centre
+    return m, w
+
+
+def _rigid_terms(
+    det: np.ndarray,
+    det_ok: np.ndarray,
+    disp: np.ndarray,
+    info: np.ndarray,
+    cont: np.ndarray,
+    params: FusionParams,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """The face's own motion, as a displacement measurement for every continuous landmark.
+
+    Why: the face halves move almost rigidly (affinely, with head turns), so the motion of the
+    well-tracked landmarks says how a landmark whose own flow failed (eye corners in a blink)
+    or is ill-posed (along a contour) moved. The fit runs per link on the landmarks' own
+    forward and backward flows.
+
+    Returns:
+        displacement (F-1, L, 2) and information (F-1, L, 2, 2) in 1/px^2 (0 where the face
+        motion could not be fitted or the landmark has no position to map).
+    """
+    f, n = det.shape[:2]
+    out_d = np.zeros((max(f - 1, 0), n, 2))
+    out_i = np.zeros((max(f - 1, 0), n, 2, 2))
+    residuals: list = []
+    fits = []
+    for t in range(f - 1):
+        ps, qs, infos = [], [], []
+        use_f = (np.trace(info[0, t], axis1=-2, axis2=-1) > 0) & det_ok[t] & cont
+        use_b = (np.trace(info[1, t], axis1=-2, axis2=-1) > 0) & det_ok[t + 1] & cont
+        ps += [det[t, use_f], det[t + 1, use_b] - disp[1, t, use_b]]
+        qs += [det[t, use_f] + disp[0, t, use_f], det[t + 1, use_b]]
+        infos += [info[0, t, use_f], info[1, t, use_b]]
+        p, q, inf = np.concatenate(ps), np.concatenate(qs), np.concatenate(infos)
+        m, w = _affine_fit(p, q, inf, params.rigid_iterations)
+        fits.append(m)
+        if m is not None:
+            pred = p @ m[:, :2].T + m[:, 2]
+            res = pred - q
+            axis = _strong_direction(inf)
+            residuals.append(((res * axis).sum(axis=1) ** 2)[w > 0.5])
+    if not residuals:
+        return out_d, out_i
+    var = _robust_var(np.concatenate(residuals), MEDIAN_CHI2_1DOF)
+    sig_r = max(math.sqrt(var) if not math.isnan(var) else params.min_rigid_sigma_px,
+                params.min_rigid_sigma_px)
+    logger.info("fusion: face motion residual %.3f px", sig_r)
+    for t, m in enumerate(fits):
+        if m is None:
+            continue
+        start = np.where(det_ok[t, :, None], det[t], np.nan)
+        moved = start @ m[:, :2].T + m[:, 2] - start
+        ok = np.isfinite(moved).all(axis=1) & cont
+        out_d[t] = np.where(ok[:, None], moved, 0.0)
+        out_i[t] = np.where(ok[:, None, None], np.eye(2) / sig_r**2, 0.0)
+    return out_d, out_i
 
 
 def _components(linked: np.ndarray, has_det: np.ndarray) -> np.ndarray:
@@ -240,43 +429,94 @@ def _components(linked: np.ndarray, has_det: np.ndarray) -> np.ndarray:
     return out
 
 
-def _band(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Upper band (3, F) of the normal matrix for detection, link and prior weights."""
+def _pack(ab: np.ndarray, rows: np.ndarray, cols: np.ndarray, blocks: np.ndarray) -> None:
+    """Add 2x2 ``blocks[k]`` at H[rows[k]:+2, cols[k]:+2] into the upper band ``ab``.
+
+    Only entries on or above the diagonal are stored; a block straddling the diagonal
+    (rows == cols) contributes its upper triangle. Every row/col pair must be within the band.
+    """
+    u = ab.shape[0] - 1
+    for p in range(2):
+        for q in range(2):
+            i, j = rows + p, cols + q
+            keep = i <= j
+            np.add.at(ab, (u + i[keep] - j[keep], j[keep]), blocks[keep, p, q])
+
+
+def _normal_matrix(
+    a: np.ndarray, b: np.ndarray, g: np.ndarray, bias_step: float, bias_size: float
+) -> np.ndarray:
+    """Upper band (BAND + 1, STATE * F) of the normal matrix of the track-with-flow-bias model.
+
+    Unknowns per frame t: x_t (2) then the flow bias b_t (2) of the link t -> t+1.
+
+    Args:
+        a: detection weights (F,). b: flow information per link (F-1, 2, 2).
+        g: prior weights per centre frame (F,) (0 at both ends).
+        bias_step: weight of |b_{t+1} - b_t|^2. bias_size: weight of |b_t|^2.
+    """
     f = len(a)
-    ab = np.zeros((3, f))
-    ab[2] = a + RIDGE
+    ab = np.zeros((BAND + 1, STATE * f))
+    eye = np.eye(2)
+    x = STATE * np.arange(f)
+    bias = x + 2
+    _pack(ab, x, x, (a + RIDGE)[:, None, None] * eye)
+    _pack(ab, bias, bias, np.full((f, 1, 1), bias_size + RIDGE) * eye)
     if f >= 2:
-        ab[2, :-1] += b
-        ab[2, 1:] += b
-        ab[1, 1:] -= b
+        t = np.arange(f - 1)
+        # flow residual x_{t+1} - x_t + b_t - d_t
+        _pack(ab, x[t], x[t], b)
+        _pack(ab, x[t + 1], x[t + 1], b)
+        _pack(ab, bias[t], bias[t], b)
+        _pack(ab, x[t], x[t + 1], -b)
+        _pack(ab, x[t], bias[t], -b)
+        _pack(ab, bias[t], x[t + 1], b)
+        # bias random walk
+        step = np.full((f - 1, 1, 1), bias_step) * eye
+        _pack(ab, bias[t], bias[t], step)
+        _pack(ab, bias[t + 1], bias[t + 1], step)
+        _pack(ab, bias[t], bias[t + 1], -step)
     if f >= 3:
-        ab[2, :-2] += g
-        ab[2, 1:-1] += 4.0 * g
-        ab[2, 2:] += g
-        ab[1, 1:-1] -= 2.0 * g
-        ab[1, 2:] -= 2.0 * g
-        ab[0, 2:] += g
+        k = np.arange(1, f - 1)
+        gk = g[k][:, None, None] * eye
+        coef = (1.0, -2.0, 1.0)
+        for i in range(3):
+            for j in range(i, 3):
+                blocks = (coef[i] * coef[j]) * gk
+                if i == j:
+                    _pack(ab, x[k - 1 + i], x[k - 1 + i], blocks)
+                else:
+                    _pack(ab, x[k - 1 + i], x[k - 1 + j], blocks)
     return ab
 
 
-def _diag_inverse(u: np.ndarray) -> np.ndarray:
-    """Diagonal of H^-1 from the upper banded Cholesky factor (Takahashi's recursion).
+def _diag_inverse(ub: np.ndarray) -> np.ndarray:
+    """Diagonal of H^-1 from H's upper banded Cholesky factor (Takahashi's recursion).
 
-    ``u`` is in ``cholesky_banded`` upper form, bandwidth 2: u[2, j] = U[j, j],
-    u[1, j] = U[j-1, j], u[0, j] = U[j-2, j].
+    ``ub`` is in ``cholesky_banded`` upper form: ub[u + i - j, j] = U[i, j]. Only entries of
+    H^-1 inside the band are computed, O(n u^2).
     """
-    f = u.shape[1]
-    s0 = np.zeros(f + 2)
-    s1 = np.zeros(f + 2)
-    s2 = np.zeros(f + 2)
-    for i in range(f - 1, -1, -1):
-        d = u[2, i]
-        u1 = u[1, i + 1] if i + 1 < f else 0.0
-        u2 = u[0, i + 2] if i + 2 < f else 0.0
-        s2[i] = -(u1 * s1[i + 1] + u2 * s0[i + 2]) / d
-        s1[i] = -(u1 * s0[i + 1] + u2 * s1[i + 1]) / d
-        s0[i] = 1.0 / (d * d) - (u1 * s1[i] + u2 * s2[i]) / d
-    return s0[:f]
+    u = ub.shape[0] - 1
+    n = ub.shape[1]
+    rows = ub.tolist()
+    # sig[d][i] = (H^-1)[i, i + d]
+    sig = [[0.0] * (n + u + 1) for _ in range(u + 1)]
+    for i in range(n - 1, -1, -1):
+        dii = rows[u][i]
+        uik = [rows[u - k][i + k] if i + k < n else 0.0 for k in range(1, u + 1)]
+        nz = [k for k in range(1, u + 1) if uik[k - 1] != 0.0]
+        for d in range(u, 0, -1):
+            if i + d >= n:
+                continue
+            acc = 0.0
+            for k in nz:
+                acc += uik[k - 1] * (sig[d - k][i + k] if k <= d else sig[k - d][i + d])
+            sig[d][i] = -acc / dii
+        acc = 0.0
+        for k in nz:
+            acc += uik[k - 1] * sig[k][i]
+        sig[0][i] = 1.0 / (dii * dii) - acc / dii
+    return np.asarray(sig[0][:n])
 
 
 def _median_init(z: np.ndarray, has_det: np.ndarray, half: int) -> np.ndarray:
@@ -294,35 +534,16 @@ def _median_init(z: np.ndarray, has_det: np.ndarray, half: int) -> np.ndarray:
     return out
 
 
-def _robust_weights(
-    x: np.ndarray,
-    z: np.ndarray,
-    d: np.ndarray,
-    has_det: np.ndarray,
-    sig_d: np.ndarray,
-    sig_f: np.ndarray,
-    rs2: float,
-    params: FusionParams,
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cauchy weights of detection, flow and prior terms given the current track ``x``.
-
-    A residual that cannot be computed (NaN in ``x``) keeps full weight.
-    """
-    f = len(z)
-    r2 = ((x - z) ** 2).sum(axis=1)
-    wa = np.where(has_det & np.isfinite(r2), _cauchy(r2, rs2 * sig_d**2 * 2.0), 1.0)
-    wb = np.ones((2, max(f - 1, 0)))
-    wg = np.ones(max(f - 2, 0))
-    if f >= 2:
-        step = x[1:] - x[:-1]
-        s2 = ((step[None] - d) ** 2).sum(axis=-1)
-        wb = np.where(np.isfinite(s2), _cauchy(s2, rs2 * sig_f**2 * 2.0), 1.0)
+def _acc_weights(x: np.ndarray, params: FusionParams) -> np.ndarray:
+    """Cauchy weights of the prior per centre frame (F,), from the accelerations of ``x``."""
+    f = len(x)
+    wg = np.ones(f)
     if f >= 3:
         acc = x[2:] - 2.0 * x[1:-1] + x[:-2]
         q2 = (acc**2).sum(axis=1)
-        scale2 = rs2 * params.acceleration_sigma_px**2 * 2.0
-        wg = np.where(np.isfinite(q2), _cauchy(q2, scale2), 1.0)
-    return wa, wb, wg
+        scale2 = params.robust_scale**2 * params.acceleration_sigma_px**2 * 2.0
+        wg[1:-1] = np.where(np.isfinite(q2), _cauchy(q2, scale2), 1.0)
+    return wg
 
 
 def _smooth_one(
@@ -332,55 +553,79 @@ def _smooth_one(
     b0: np.ndarray,
     g0: float,
     sig_d: np.ndarray,
-    sig_f: np.ndarray,
     params: FusionParams,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Robust MAP track of one landmark.
 
     Args:
         z: detections (F, 2), 0 where absent. a0: detection weights (F,) 1/px^2, 0 = absent.
-        d: flow displacements (2, F-1, 2). b0: flow weights (2, F-1) 1/px^2.
-        g0: prior weight 1/px^2 (per active term); sig_d/sig_f: per-term sigmas for the
-        robust scales, same shapes as a0/b0.
+        d: flow displacements (2, F-1, 2). b0: flow information (2, F-1, 2, 2) 1/px^2.
+        g0: prior weight 1/px^2 per active term. sig_d: detection sigma per frame (F,).
 
     Returns:
-        (x (F, 2), variance (F,), final detection weight factor (F,)).
+        (x (F, 2), per-axis variance (F,), final detection weight factor (F,)).
     """
     f = len(z)
     has_det = a0 > MIN_WEIGHT
-    flow_link = (b0 > MIN_WEIGHT).any(axis=0) if f >= 2 else np.zeros(0, dtype=bool)
-    det_link = has_det[1:] & has_det[:-1]
-    linked = flow_link | det_link
+    tr = np.trace(b0, axis1=-2, axis2=-1)  # (2, F-1)
+    flow_link = (tr > MIN_WEIGHT).any(axis=0) if f >= 2 else np.zeros(0, dtype=bool)
+    linked = flow_link | (has_det[1:] & has_det[:-1])
     live = _components(linked, has_det)
     linked &= live[1:] & live[:-1]
-    prior_on = (linked[1:] & linked[:-1]) if f >= 3 else np.zeros(0, dtype=bool)
-    b0 = b0 * linked[None, :]
-    g_base = np.where(prior_on, g0, 0.0)
+    g_base = np.zeros(f)
+    if f >= 3:
+        g_base[1:-1] = np.where(linked[1:] & linked[:-1], g0, 0.0)
+    b0 = b0 * linked[None, :, None, None]
     rs2 = params.robust_scale**2
-    # Start from plain least squares except for the prior, whose weights come from a running
+    # Flow information split into its two eigen-directions, each reweighted on its own: an
+    # error along a contour must not throw away the precise motion across it.
+    lam, vec = np.linalg.eigh(b0) if f >= 2 else (np.zeros((2, 0, 2)), np.zeros((2, 0, 2, 2)))
+    lam = np.clip(lam, 0.0, None)
+    # Plain least squares to start, except for the prior, whose weights come from a running
     # median of the detections: it keeps steps, so a real jump is not smeared by the start.
-    x = _median_init(z, has_det, params.init_median_window)
-    _, _, wg = _robust_weights(x, z, d, has_det, sig_d, sig_f, rs2, params)
+    med = _median_init(z, has_det, params.init_median_window)
+    wg = _acc_weights(med, params)
     wa = np.ones(f)
-    wb = np.ones_like(b0)
-    u = None
+    wb = np.ones_like(lam)
+    if f >= 2:
+        # flow that contradicts the (outlier-free) running median of the detections by far
+        # more than both noises allow starts with little weight (blinks, fast moves).
+        along = np.einsum("kfiv,kfi->kfv", vec, (med[1:] - med[:-1])[None] - d)
+        with np.errstate(divide="ignore"):
+            var = 1.0 / np.maximum(lam, MIN_WEIGHT) + 2.0 * np.median(sig_d[has_det]) ** 2 if has_det.any() else 1.0
+        wb = np.where(np.isfinite(along), _geman_mcclure(along**2, rs2 * var), 1.0)
+    x = np.zeros((f, 2))
+    ub = np.zeros((BAND + 1, STATE * f))
+    bias_step = 1.0 / params.bias_step_sigma_px**2
+    bias_size = 1.0 / params.bias_sigma_px**2
     for it in range(max(params.iterations, 1)):
         a = a0 * wa
-        b = b0 * wb
-        g = g_base * wg
-        ab = _band(a, b.sum(axis=0), g)
-        rhs = a[:, None] * z
+        bk = np.einsum("kfiv,kfv,kfjv->kfij", vec, lam * wb, vec)
+        ab = _normal_matrix(a, bk.sum(axis=0), g_base * wg, bias_step, bias_size)
+        rhs = np.zeros((f, STATE))
+        rhs[:, :2] = a[:, None] * z
         if f >= 2:
-            flow_rhs = (b[..., None] * d).sum(axis=0)
-            rhs[:-1] -= flow_rhs
-            rhs[1:] += flow_rhs
-        u = cholesky_banded(ab, lower=False)
-        x = cho_solve_banded((u, False), rhs)
+            flow_rhs = np.einsum("kfij,kfj->fi", bk, d)
+            rhs[:-1, :2] -= flow_rhs
+            rhs[1:, :2] += flow_rhs
+            rhs[:-1, 2:] += flow_rhs
+        if _DEBUG.get("on") and it == 0:
+            print("med", np.round(med[4:14, 1], 1), "z", np.round(z[4:14, 1], 1))
+        if _DEBUG.get("on"):
+            print("it", it, "wa", np.round(wa[5:14], 2), "\n  wb0", np.round((lam*wb)[0, 5:13].max(-1), 1), "\n  wb1", np.round((lam*wb)[1, 5:13].max(-1), 1), "\n  wb2", np.round((lam*wb)[2, 5:13], 1).T if len(lam) > 2 else "", "\n vec", np.round(vec[2,5:13,:,1],2).T, "\n d2", np.round(d[2,5:13],1).T, "\n  wg", np.round((g_base*wg)[5:14], 2), "\n  x", np.round(x[5:14, 1], 1))
+        ub = cholesky_banded(ab, lower=False)
+        sol = cho_solve_banded((ub, False), rhs.reshape(-1)).reshape(f, STATE)
+        x, bias = sol[:, :2], sol[:-1, 2:]
         if it == params.iterations - 1:
             break
-        wa, wb, wg = _robust_weights(x, z, d, has_det, sig_d, sig_f, rs2, params)
-    assert u is not None
-    var = _diag_inverse(u)
+        r2 = ((x - z) ** 2).sum(axis=1)
+        wa = np.where(has_det, _cauchy(r2, rs2 * sig_d**2 * 2.0), 1.0)
+        if f >= 2:
+            s = (x[1:] - x[:-1] + bias)[None] - d
+            along = np.einsum("kfiv,kfi->kfv", vec, s)
+            wb = _geman_mcclure(lam * along**2, np.full_like(lam, rs2))
+        wg = _acc_weights(x, params)
+    var = _diag_inverse(ub).reshape(f, STATE)[:, :2].mean(axis=1)
     x[~live] = np.nan
     var = np.where(live, var, np.inf)
     return x, var, np.where(has_det, wa, 0.0)
@@ -536,18 +781,27 @@ def fuse_tracks(
     conf = np.where(np.isfinite(conf), np.clip(conf, 0.0, 1.0), 0.0)
     det_ok = np.isfinite(det).all(axis=2) & (conf > 0) & ~absent[:, None]
     z = np.where(det_ok[..., None], det, 0.0)
-    disp, rel = _flow_terms(flow_fwd, flow_bwd, f, n)
+    disp, info = _flow_terms(flow_fwd, flow_bwd, f, n)
     if f >= 2:
         gone = absent[1:] | absent[:-1]
-        rel = np.where(gone[None, :, None] | disc[None, None, :], 0.0, rel)
-    sig_d, sig_f = _estimate_sigmas(z, det_ok, disp, rel, cont, params)
+        info = np.where((gone[None, :, None] | disc[None, None, :])[..., None, None], 0.0, info)
+    sig_d, sig_f = _estimate_sigmas(z, det_ok, disp, info, cont, params)
     logger.info("fusion: detection sigma %.2f px, flow sigma %.3f px", sig_d, sig_f)
 
-    with np.errstate(divide="ignore"):
-        det_sigma = np.where(det_ok, sig_d / np.sqrt(np.maximum(conf, MIN_WEIGHT)), np.inf)
-        flow_sigma = np.where(rel > 0, sig_f / np.sqrt(np.maximum(rel, MIN_WEIGHT)), np.inf)
+    det_sigma = np.where(det_ok, sig_d / np.sqrt(np.maximum(conf, MIN_WEIGHT)), np.inf)
     a0 = np.where(det_ok, conf / sig_d**2, 0.0)
-    b0 = rel / sig_f**2
+    sharp = _sharpen(info, params.aperture_power)
+    b0 = sharp / sig_f**2
+    if params.rigid_motion and f >= 2:
+        rd, ri = _rigid_terms(z, det_ok, disp, info, cont, params)
+        # the face's motion only speaks where the landmark's own flow is silent: along a
+        # contour, or on links where LK failed. Where both speak they would fight over
+        # every non-rigid move (a brow raise, a gaze jump).
+        own = _clip_eigen(sharp.sum(axis=0), 1.0)
+        ri = np.einsum("flij,fljk->flik", ri, np.eye(2) - own)
+        ri = 0.5 * (ri + np.swapaxes(ri, -1, -2))
+        disp = np.concatenate([disp, rd[None]])
+        b0 = np.concatenate([b0, ri[None]])
     g0 = params.smoothing / params.acceleration_sigma_px**2
 
     points = np.full((f, n, 2), np.nan)
@@ -555,8 +809,7 @@ def fuse_tracks(
     weight = np.zeros((f, n))
     for j in np.flatnonzero(cont):
         x, var, wa = _smooth_one(
-            z[:, j], a0[:, j], disp[:, :, j], b0[:, :, j], g0,
-            det_sigma[:, j], flow_sigma[:, :, j], params,
+            z[:, j], a0[:, j], disp[:, :, j], b0[:, :, j], g0, det_sigma[:, j], params
         )
         points[:, j] = x
         sigma[:, j] = np.sqrt(var)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,9 +32,9 @@ logger = logging.getLogger(__name__)
 
 MIN_POINTS_CLOSED = 4
 MIN_POINTS_OPEN = 2
-DENSE_PER_SEGMENT = 64
-FIT_SAMPLES_PER_SEGMENT = 48
-REPARAM_ITERATIONS = 6
+DENSE_PER_SEGMENT = 32
+FIT_SAMPLES_PER_SEGMENT = 24
+REPARAM_ITERATIONS = 4
 ROUND_ASPECT = 1.15
 MIN_SHAPE_EXTENT_PX = 1e-3
 EVAL_PER_SEGMENT = 32
@@ -211,7 +211,8 @@ def plan_shape(
     if not is_round:
         fractions = []
         for p in keys:
-            dense, s = _dense(_orient(np.asarray(p, dtype=np.float64), True, axis), True)
+            curve = _Curve.build(_orient(_with_feather(np.asarray(p, dtype=np.float64)), True, axis), True)
+            dense, s = curve.dense, curve.s
             ia, ib = _extremes(dense, axis)
             fractions.append(_arc_fraction(s, ia, ib))
         first = int(np.clip(round(k * float(np.median(fractions))), 1, k - 1))
@@ -241,7 +242,8 @@ def plan_anchored(
     ext = []
     for key, anc in zip(keys, anchors):
         pts = _orient(_with_feather(np.asarray(key, dtype=np.float64)), base.closed, axis)
-        dense, s = _dense(pts, base.closed)
+        curve = _Curve.build(pts, base.closed)
+        dense, s = curve.dense, curve.s
         m = _measure(dense, s, base.closed)
         sa = _anchor_positions(dense, s, np.asarray(anc, dtype=np.float64), base.closed)
         if base.closed:
@@ -290,27 +292,187 @@ def revectorise(
     Raises:
         ShapeError: An anchored plan without the right number of anchors.
     """
-    pts = _with_feather(curves.check_points("points", points))
-    axis = np.asarray(plan.axis, dtype=np.float64)
-    pts = _orient(pts, plan.closed, axis)
-    dense, s = _dense(pts, plan.closed)
-    if plan.anchored:
-        n_fixed = len(plan.gaps) + (0 if plan.closed else 1)
-        n_anchor = n_fixed - int(plan.ends[0]) - int(plan.ends[1])
-        anc = curves.check_points("anchors", np.zeros((0, 2)) if anchors is None else anchors)
-        if len(anc) != n_anchor:
-            raise ShapeError("anchors", anc.shape, (n_anchor, 2))
-        knots_s = _anchored_positions(dense, s, plan, anc[:, :2])
-    else:
-        knots_s = _knot_positions(dense, s, plan, axis)
-    out = _fit(pts, plan.closed, knots_s, s[-1])
-    if not measure:
-        return Revec(out, float("nan"), float("nan"))
-    mine = curves.sample_bezier(out, plan.closed, EVAL_PER_SEGMENT)
-    theirs = curves.sample_bezier(pts, plan.closed, EVAL_PER_SEGMENT)
-    d1 = curves.point_to_polyline(mine, theirs, plan.closed)
-    d2 = curves.point_to_polyline(theirs, mine, plan.closed)
-    return Revec(out, float(0.5 * (d1.mean() + d2.mean())), float(max(d1.max(), d2.max())))
+    return revectorise_many([points], [plan], None if anchors is None else [anchors], measure)[0]
+
+
+def revectorise_many(
+    keys: Sequence[np.ndarray],
+    plans: Sequence[RevecPlan],
+    anchors: Optional[Sequence[np.ndarray]] = None,
+    measure: bool = True,
+) -> List[Revec]:
+    """``revectorise`` for many keys of one shape at once (one least-squares solve for all).
+
+    Args:
+        keys: Control points per key (N_i, 2|6|8).
+        plans: One plan per key (the same ``k`` and ``closed``; axes may differ per frame).
+        anchors: Per key anchors for anchored plans.
+        measure: Measure fit errors.
+
+    Returns:
+        One Revec per key.
+
+    Raises:
+        ShapeError: Plans that disagree in ``k``/``closed``, or wrong anchor counts.
+    """
+    if not keys:
+        return []
+    k, closed = plans[0].k, plans[0].closed
+    if any(p.k != k or p.closed != closed for p in plans):
+        raise ShapeError("plans", [(p.k, p.closed) for p in plans], f"all ({k}, {closed})")
+    preps = []
+    for i, (key, plan) in enumerate(zip(keys, plans)):
+        curve = _Curve.build(
+            _orient(_with_feather(curves.check_points("points", key)), closed, _axis(plan)), closed
+        )
+        if plan.anchored:
+            n_fixed = len(plan.gaps) + (0 if closed else 1)
+            n_anchor = n_fixed - int(plan.ends[0]) - int(plan.ends[1])
+            raw = None if anchors is None else anchors[i]
+            anc = curves.check_points("anchors", np.zeros((0, 2)) if raw is None else raw)
+            if len(anc) != n_anchor:
+                raise ShapeError("anchors", anc.shape, (n_anchor, 2))
+            knots_s = _anchored_positions(curve.dense, curve.s, plan, anc[:, :2])
+        else:
+            knots_s = _knot_positions(curve.dense, curve.s, plan, _axis(plan))
+        preps.append(_setup_fit(curve, knots_s))
+    fitted = _solve_fits(preps, closed)
+    out = []
+    for prep, pts in zip(preps, fitted):
+        if not measure:
+            out.append(Revec(pts, float("nan"), float("nan")))
+            continue
+        mine = curves.sample_bezier(pts, closed, EVAL_PER_SEGMENT)
+        theirs = curves.sample_bezier(prep.curve.pts, closed, EVAL_PER_SEGMENT)
+        d1 = curves.point_to_polyline(mine, theirs, closed)
+        d2 = curves.point_to_polyline(theirs, mine, closed)
+        out.append(Revec(pts, float(0.5 * (d1.mean() + d2.mean())), float(max(d1.max(), d2.max()))))
+    return out
+
+
+def _axis(plan: RevecPlan) -> np.ndarray:
+    return np.asarray(plan.axis, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class _Curve:
+    """One oriented artist key with its dense samples and arc-length table, computed once."""
+
+    pts: np.ndarray  # (N, 8)
+    closed: bool
+    seg: np.ndarray  # (S, 4, 2)
+    dense: np.ndarray  # (S * D (+1), 2); closed: last sample repeats the first
+    s: np.ndarray  # cumulative arc length at each dense sample
+
+    @classmethod
+    def build(cls, pts: np.ndarray, closed: bool) -> _Curve:
+        seg = curves.bezier_segments(pts, closed)
+        t = np.arange(DENSE_PER_SEGMENT + 1) / DENSE_PER_SEGMENT
+        samp = curves.eval_segments(seg, t)  # (S, D+1, 2)
+        dense = np.vstack([samp[:, :-1].reshape(-1, 2), samp[-1:, -1]])
+        s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(dense, axis=0), axis=1))])
+        return cls(pts, closed, seg, dense, s)
+
+    @property
+    def total(self) -> float:
+        return float(self.s[-1])
+
+    def locate(self, s_query: np.ndarray) -> np.ndarray:
+        """Exact points of the curve at arc-length positions.
+
+        Returns:
+            Shape: (..., 3): x, y and the fractional knot index (segment + t).
+        """
+        n_seg = len(self.seg)
+        q = np.asarray(s_query, dtype=np.float64)
+        total = self.total
+        q = np.mod(q, total) if self.closed else np.clip(q, 0.0, total)
+        u = np.interp(q, self.s, np.arange(len(self.s)) / DENSE_PER_SEGMENT)
+        si = np.minimum(np.floor(u).astype(int), n_seg - 1)
+        b = curves.bernstein(u - si)
+        xy = np.einsum("...k,...kd->...d", b, self.seg[si])
+        return np.concatenate([xy, u[..., None]], axis=-1)
+
+
+@dataclass(frozen=True, eq=False)
+class _FitSetup:
+    """Everything the least-squares handle fit needs for one key."""
+
+    curve: _Curve
+    knots: np.ndarray  # (K, 3) x, y, fractional knot index in the artist's key
+    target: np.ndarray  # (S, Q, 2) samples of the artist's curve inside each new segment
+    prior: np.ndarray  # (S, 2, 2) default handles (artist's tangent, a third of the span)
+
+
+def _setup_fit(curve: _Curve, knots_s: np.ndarray) -> _FitSetup:
+    """Sample the artist's curve inside each new segment and build the handle prior."""
+    closed, total = curve.closed, curve.total
+    k = len(knots_s)
+    ends = np.append(knots_s, knots_s[0] + total) if closed else knots_s
+    knots = curve.locate(knots_s)
+    frac = (np.arange(1, FIT_SAMPLES_PER_SEGMENT + 1)) / (FIT_SAMPLES_PER_SEGMENT + 1)
+    seg_len = ends[1:] - ends[:-1]
+    target = curve.locate(ends[:-1, None] + frac[None, :] * seg_len[:, None])[..., :2]
+    n_seg = len(seg_len)
+    p0 = knots[:n_seg, :2]
+    p3 = knots[(np.arange(n_seg) + 1) % k, :2]
+    h = np.maximum(seg_len * TANGENT_PROBE, 1e-6)
+    d0 = _unit(curve.locate(ends[:-1] + h)[:, :2] - p0)
+    d3 = _unit(p3 - curve.locate(ends[1:] - h)[:, :2])
+    third = (seg_len / 3.0)[:, None]
+    prior = np.stack([p0 + d0 * third, p3 - d3 * third], axis=1)
+    return _FitSetup(curve, knots, target, prior)
+
+
+def _solve_fits(preps: Sequence[_FitSetup], closed: bool) -> List[np.ndarray]:
+    """Least-squares cubic handles between fixed knots, refining sample parameters (Schneider).
+
+    All segments of all keys are solved together. A weak prior pulls each handle towards the
+    artist's tangent direction at a third of the segment length: a nearly straight segment
+    otherwise has a free direction along which handles and parameters drift together into a
+    loop. Each segment keeps its best iteration.
+    """
+    k = len(preps[0].knots)
+    n_seg = k if closed else k - 1
+    nxt = (np.arange(n_seg) + 1) % k
+    target = np.concatenate([p.target for p in preps])  # (B*S, Q, 2)
+    prior = np.concatenate([p.prior for p in preps])
+    p0 = np.concatenate([p.knots[:n_seg, :2] for p in preps])
+    p3 = np.concatenate([p.knots[nxt, :2] for p in preps])
+    q_count = target.shape[1]
+    frac = (np.arange(1, q_count + 1)) / (q_count + 1)
+    lam = HANDLE_PRIOR * q_count
+    u = np.broadcast_to(frac, target.shape[:2]).copy()
+    best = prior.copy()
+    best_err = np.full(len(target), np.inf)
+    for _ in range(REPARAM_ITERATIONS):
+        b = curves.bernstein(u)  # (S, Q, 4)
+        rhs = target - b[..., 0:1] * p0[:, None] - b[..., 3:4] * p3[:, None]
+        a = b[..., 1:3]  # (S, Q, 2)
+        ata = np.einsum("sqi,sqj->sij", a, a) + lam * np.eye(2)
+        atr = np.einsum("sqi,sqd->sid", a, rhs) + lam * prior
+        sol = np.linalg.solve(ata, atr)  # (S, 2, 2): rows c1, c2
+        ctrl = np.concatenate([p0[:, None], sol, p3[:, None]], axis=1)  # (S, 4, 2)
+        u = _reparametrise(ctrl, target, u)
+        pos = np.einsum("sqk,skd->sqd", curves.bernstein(u), ctrl)
+        err = ((pos - target) ** 2).sum(axis=(1, 2))
+        better = err < best_err
+        best[better] = sol[better]
+        best_err[better] = err[better]
+    out = []
+    for i, prep in enumerate(preps):
+        c = best[i * n_seg : (i + 1) * n_seg]
+        pts = np.zeros((k, 8))
+        pts[:, :2] = prep.knots[:, :2]
+        pts[:n_seg, 4:6] = c[:, 0] - prep.knots[:n_seg, :2]
+        pts[nxt, 2:4] = c[:, 1] - prep.knots[nxt, :2]
+        if not closed:
+            # Mirror the unused end handles so a lead grabbing an end gets a symmetric handle.
+            pts[0, 2:4] = -pts[0, 4:6]
+            pts[-1, 4:6] = -pts[-1, 2:4]
+        pts[:, 6:8] = _feather_at(prep.curve.pts, closed, prep.knots[:, 2])
+        out.append(pts)
+    return out
 
 
 def _with_feather(pts: np.ndarray) -> np.ndarray:
@@ -326,15 +488,6 @@ def _orient(pts: np.ndarray, closed: bool, axis: np.ndarray) -> np.ndarray:
         poly = curves.sample_bezier(pts, True, 8)
         return reverse_points(pts, True) if curves.signed_area(poly) < 0 else pts
     return reverse_points(pts, False) if float(np.dot(pts[-1, :2] - pts[0, :2], axis)) < 0 else pts
-
-
-def _dense(pts: np.ndarray, closed: bool) -> Tuple[np.ndarray, np.ndarray]:
-    """Dense samples (closed: last sample repeats the first) and cumulative arc length."""
-    poly = curves.sample_bezier(pts, closed, DENSE_PER_SEGMENT)
-    if closed:
-        poly = np.vstack([poly, poly[:1]])
-    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(poly, axis=0), axis=1))])
-    return poly, s
 
 
 def _extremes(dense: np.ndarray, axis: np.ndarray) -> Tuple[int, int]:
@@ -483,85 +636,6 @@ def _spread(m: np.ndarray, s: np.ndarray, i0: int, i1: int, count: int) -> np.nd
     wraps = targets >= 1.0
     pos = np.interp(np.mod(targets, 1.0), m, s)
     return pos + np.where(wraps, s[-1], 0.0)
-
-
-def _locate(pts: np.ndarray, closed: bool, s_query: np.ndarray, total: float) -> np.ndarray:
-    """Points of the original Bezier at arc-length positions (exact evaluation, not the polyline).
-
-    Returns:
-        Shape: (..., 3): x, y and the fractional knot index (segment + t) of each position.
-    """
-    seg = curves.bezier_segments(pts, closed)
-    n_seg = len(seg)
-    t = np.arange(DENSE_PER_SEGMENT + 1) / DENSE_PER_SEGMENT
-    samp = curves.eval_segments(seg, t)  # (S, D+1, 2)
-    lens = np.linalg.norm(np.diff(samp, axis=1), axis=2)  # (S, D)
-    cum = np.concatenate([[0.0], np.cumsum(lens.reshape(-1))])
-    param = (np.arange(n_seg * DENSE_PER_SEGMENT + 1)) / DENSE_PER_SEGMENT
-    q = np.asarray(s_query, dtype=np.float64)
-    q = np.mod(q, total) if closed else np.clip(q, 0.0, total)
-    u = np.interp(q, cum, param)
-    si = np.minimum(np.floor(u).astype(int), n_seg - 1)
-    tt = u - si
-    b = curves.bernstein(tt)  # (..., 4)
-    xy = np.einsum("...k,...kd->...d", b, seg[si])
-    return np.concatenate([xy, u[..., None]], axis=-1)
-
-
-def _fit(pts: np.ndarray, closed: bool, knots_s: np.ndarray, total: float) -> np.ndarray:
-    """Least-squares cubic handles between fixed knots, refining sample parameters (Schneider).
-
-    A weak prior pulls each handle towards the artist's tangent direction at a third of the
-    segment length: a nearly straight segment otherwise has a free direction along which
-    handles and parameters drift together into a loop. Each segment keeps its best iteration.
-    """
-    k = len(knots_s)
-    n_seg = k if closed else k - 1
-    ends = np.append(knots_s, knots_s[0] + total) if closed else knots_s
-    knots = _locate(pts, closed, knots_s, total)
-    q_count = FIT_SAMPLES_PER_SEGMENT
-    frac = (np.arange(1, q_count + 1)) / (q_count + 1)
-    seg_len = ends[1:] - ends[:-1]
-    s_q = ends[:-1, None] + frac[None, :] * seg_len[:, None]
-    target = _locate(pts, closed, s_q, total)[..., :2]  # (S, Q, 2)
-    p0 = knots[:n_seg, :2]
-    p3 = knots[(np.arange(n_seg) + 1) % k, :2]
-    h = np.maximum(seg_len * TANGENT_PROBE, 1e-6)
-    d0 = _unit(_locate(pts, closed, ends[:-1] + h, total)[:, :2] - p0)
-    d3 = _unit(p3 - _locate(pts, closed, ends[1:] - h, total)[:, :2])
-    prior = np.stack(
-        [p0 + d0 * (seg_len / 3.0)[:, None], p3 - d3 * (seg_len / 3.0)[:, None]], axis=1
-    )  # (S, 2, 2)
-    lam = HANDLE_PRIOR * q_count
-    u = np.broadcast_to(frac, (n_seg, q_count)).copy()
-    best = prior.copy()
-    best_err = np.full(n_seg, np.inf)
-    for _ in range(REPARAM_ITERATIONS):
-        b = curves.bernstein(u)  # (S, Q, 4)
-        rhs = target - b[..., 0:1] * p0[:, None] - b[..., 3:4] * p3[:, None]
-        a = b[..., 1:3]  # (S, Q, 2)
-        ata = np.einsum("sqi,sqj->sij", a, a) + lam * np.eye(2)
-        atr = np.einsum("sqi,sqd->sid", a, rhs) + lam * prior
-        sol = np.linalg.solve(ata, atr)  # (S, 2, 2): rows c1, c2
-        ctrl = np.concatenate([p0[:, None], sol, p3[:, None]], axis=1)  # (S, 4, 2)
-        u = _reparametrise(ctrl, target, u)
-        pos = np.einsum("sqk,skd->sqd", curves.bernstein(u), ctrl)
-        err = ((pos - target) ** 2).sum(axis=(1, 2))
-        better = err < best_err
-        best[better] = sol[better]
-        best_err[better] = err[better]
-    c1, c2 = best[:, 0], best[:, 1]
-    out = np.zeros((k, 8))
-    out[:, :2] = knots[:, :2]
-    out[:n_seg, 4:6] = c1 - p0
-    nxt = (np.arange(n_seg) + 1) % k
-    out[nxt, 2:4] = c2 - p3
-    if not closed:
-        # Mirror the unused end handles so a lead grabbing an end point gets a symmetric handle.
-        out[0, 2:4] = -out[0, 4:6]
-        out[-1, 4:6] = -out[-1, 2:4]
-    out[:, 6:8] = _feather_at(pts, closed, knots[:, 2])
-    return out
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

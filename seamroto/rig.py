@@ -24,6 +24,7 @@ shape (the others are still fitted). Everything is ``_img`` space (origin top-le
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -31,7 +32,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -55,7 +56,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 RIG_SCHEMA = "SeamRotoRig.1"
 RIG_JSON = "rig.json"
 RIG_NPZ = "rig.npz"
-NORMALISATION = "similarity"
+#: How landmarks are normalised per frame: similarity (4 dof) or affine (6 dof, also removes
+#: the foreshortening of a turning head).
+FRAME_KINDS = ("similarity", "affine")
 #: Columns of one control point: x, y, left handle, right handle, feather offset.
 POINT_COLS = 8
 #: Fewest landmarks a shape is rigged from (a similarity needs two; more carry expression).
@@ -73,8 +76,16 @@ GUIDE_FRACTION = 0.01
 #: Share of keys on which the guide landmarks must come in the same order along the curve.
 GUIDE_CONSISTENCY = 0.8
 PROCRUSTES_ITERATIONS = 5
+CV_FOLDS = 5
+#: Keys scored (evenly spread) when candidates are compared on the curve, and the Bezier
+#: samples per segment for that comparison.
+CV_SCORE_ROWS = 48
+CV_SCORE_SAMPLES = 16
 #: A frame's landmarks spanning less than this (px, RMS radius) cannot define a face frame.
 MIN_LANDMARK_SPREAD_PX = 1e-6
+#: An affine face frame needs landmarks whose minor spread is at least this fraction of their
+#: major spread; thinner sets (a seam's landmarks on a line) fall back to a similarity.
+AFFINE_MIN_ASPECT = 0.15
 DEFAULT_SEAM_LAYER = ("seam",)
 SEAM_BAND_SUFFIX = "_band"
 #: Handle length of a quarter circle as a fraction of its radius.
@@ -92,7 +103,9 @@ class ShapeRig:
     target row is the K points' ``[x, y, lx, ly, rx, ry, fx, fy]`` flattened.
     ``plan`` is the re-vectorisation plan (None when the artist's own points were kept).
     ``guide``: landmarks on the curve, in curve order; when set, the regression predicts the
-    difference from a smooth curve through them (re-vectorised with ``plan``).
+    difference from a smooth curve through them (re-vectorised with ``plan``), in the face frame
+    or, when ``local``, in each knot's own frame along that curve.
+    ``frame``: ``"similarity"`` or ``"affine"``, how landmarks are normalised per frame.
     """
 
     name: str
@@ -108,8 +121,23 @@ class ShapeRig:
     feather_falloff: float = 1.0
     plan: Optional[revec.RevecPlan] = None
     guide: Tuple[str, ...] = ()
+    local: bool = False
+    frame: str = "similarity"
     ridge: float = 0.0
     stats: Mapping[str, float] = field(default_factory=dict)
+
+    def predict_face(self, x: np.ndarray, frames: _Frames) -> np.ndarray:
+        """Keys in the face frame from this shape's landmarks (F, n, 2) and their face frames.
+
+        Shape: (F, K, 8).
+        """
+        target = (frames.features(x) - self.feature_mean) @ self.weights + self.target_mean
+        target = target.reshape(-1, self.k, POINT_COLS)
+        if self.guide and self.plan is not None:
+            cols = [self.landmarks.index(g) for g in self.guide]
+            base = _baseline(x[:, cols], self.plan, frames).reshape(target.shape)
+            target = _from_local(target, base, self.closed) if self.local else target + base
+        return target
 
     @property
     def spec(self) -> ShapeSpec:
@@ -224,20 +252,14 @@ class Rig:
             ok = known[:, idx].all(axis=1)
             pred = np.full((n_frames, srig.k, POINT_COLS), np.nan)
             if ok.any():
-                z = _complex(sub[ok])
-                scale, centre, good = _similarity(z, _complex(srig.mean_landmarks))
                 ok_idx = np.flatnonzero(ok)
+                frames_ok, good = _fit_frames(sub[ok], srig.mean_landmarks, srig.frame)
                 ok[ok_idx[~good]] = False
                 if good.any():
-                    zg, sg, cg = z[good], scale[good], centre[good]
-                    feats = _features(zg, sg, cg)
-                    target = (feats - srig.feature_mean) @ srig.weights + srig.target_mean
-                    if srig.guide and srig.plan is not None:
-                        cols = [srig.landmarks.index(g) for g in srig.guide]
-                        target = target + _baseline(zg[:, cols], srig.plan, sg, cg)
-                    pred[ok_idx[good]] = _from_face(
-                        target.reshape(-1, srig.k, POINT_COLS), sg, cg
-                    )
+                    x = sub[ok_idx[good]]
+                    fr = frames_ok.take(good)
+                    target = srig.predict_face(x, fr)
+                    pred[ok_idx[good]] = fr.keys_from_face(target)
             if smooth_sigma > 0:
                 pred = _smooth(pred, ok, frame_ids, smooth_sigma)
             out[srig.name] = FittedShape(
@@ -297,6 +319,8 @@ class Rig:
                     "feather_falloff": s.feather_falloff,
                     "plan": None if s.plan is None else dataclasses.asdict(s.plan),
                     "guide": list(s.guide),
+                    "local": s.local,
+                    "frame": s.frame,
                     "ridge": s.ridge,
                     "stats": dict(s.stats),
                 }
@@ -306,7 +330,6 @@ class Rig:
         data = buf.getvalue()
         doc = {
             "schema": RIG_SCHEMA,
-            "normalisation": NORMALISATION,
             "landmark_names": list(self.landmark_names),
             "arrays": RIG_NPZ,
             "arrays_sha256": hashlib.sha256(data).hexdigest(),
@@ -375,6 +398,8 @@ class Rig:
                     feather_falloff=float(s["feather_falloff"]),
                     plan=plan,
                     guide=tuple(s.get("guide", ())),
+                    local=bool(s.get("local", False)),
+                    frame=str(s.get("frame", "similarity")),
                     ridge=float(s["ridge"]),
                     stats={str(k): float(v) for k, v in s.get("stats", {}).items()},
                 )
@@ -411,6 +436,7 @@ def learn_rig(
     revectorise: str = "auto",
     near_fraction: float = NEAR_FRACTION,
     min_landmarks: int = MIN_LANDMARKS,
+    frame: str = "similarity",
 ) -> Rig:
     """Learn each shape's points, handles and feather as a function of the landmarks.
 
@@ -427,6 +453,7 @@ def learn_rig(
             (same count and order), else re-vectorises; ``"always"`` or ``"never"``.
         near_fraction: Distance (fraction of face size) within which a landmark is the shape's.
         min_landmarks: Fewest landmarks per shape (the nearest ones fill up).
+        frame: Per-frame landmark normalisation, ``"similarity"`` or ``"affine"``.
 
     Returns:
         The rig, with per-shape statistics (re-vectorisation fit error, training error).
@@ -436,6 +463,8 @@ def learn_rig(
             frame and annotation), a shape missing from every annotation, a shape that never
             has its landmarks, or ``revectorise="never"`` with keys that disagree.
     """
+    if frame not in FRAME_KINDS:
+        raise AnnotationError(f"frame must be one of {FRAME_KINDS}, not {frame!r}")
     if revectorise not in REVEC_MODES:
         raise AnnotationError(f"revectorise must be one of {REVEC_MODES}, not {revectorise!r}")
     names = tuple(landmark_names)
@@ -445,7 +474,9 @@ def learn_rig(
         subset = None if landmark_subsets is None else landmark_subsets.get(name)
         k = None if point_counts is None else point_counts.get(name)
         shapes.append(
-            _learn_shape(samples, names, ridge, k, subset, revectorise, near_fraction, min_landmarks)
+            _learn_shape(
+                samples, names, ridge, k, subset, revectorise, near_fraction, min_landmarks, frame
+            )
         )
     meta = {
         "trained_on": [a.source for a in annotations],
@@ -528,6 +559,7 @@ def _learn_shape(
     mode: str,
     near_fraction: float,
     min_landmarks: int,
+    frame: str,
 ) -> ShapeRig:
     """Rig one shape (see the module docstring for the recipe)."""
     name, closed = samples.name, samples.closed
@@ -552,58 +584,54 @@ def _learn_shape(
     if not usable.all():
         logger.info("%s: %d key(s) skipped, a landmark is unknown there", name, int((~usable).sum()))
     keep = np.flatnonzero(usable)
-    z = _complex(lms[keep])
-    mean = _procrustes_mean(z)
-    scale, centre, good = _similarity(z, mean)
+    x = lms[keep]
+    mean = _procrustes_mean(x)
+    frames, good = _fit_frames(x, mean, frame)
+    if frame != "similarity" and not good.all():
+        logger.info("%s: landmarks too thin for an %s frame; using a similarity", name, frame)
+        frame = "similarity"
+        frames, good = _fit_frames(x, mean, frame)
     if not good.all():
         bad = samples.where[keep[int(np.argmin(good))]]
         raise AnnotationError(
-            f"shape '{name}': its landmarks all coincide, so no face frame can be found",
+            f"shape '{name}': its landmarks coincide or lie on a line, so no face frame can be "
+            "found; rig it from more landmarks (landmark_subsets) or another frame kind",
             path=bad[0],
             frame=bad[1],
         )
     keys = [samples.keys[i] for i in keep]
-    face_keys = [_to_face(key, scale[j], centre[j]) for j, key in enumerate(keys)]
-    plan = _targets_plan(name, closed, face_keys, k, mode)
-    fit_errors: List[float] = []
-    guide: Tuple[int, ...] = ()
-    if plan is None:
-        targets = np.stack([fk.reshape(-1) for fk in face_keys])
-        base = np.zeros_like(targets)
-    else:
-        # Re-vectorise in _img space (so fit errors are image pixels) with the face frame's
-        # axis turned into each frame; first plainly, to see the landmarks' order on the curve.
-        oriented = [
-            _to_face(
-                revec.revectorise(key, _plan_in_frame(plan, scale[j]), measure=False).points,
-                scale[j],
-                centre[j],
+    face_keys = [frames.key_to_face(key, j) for j, key in enumerate(keys)]
+    feats = frames.features(x)
+    folds = _cv_folds(np.asarray(samples.groups)[keep])
+    grid = RIDGE_GRID if ridge is None else (float(ridge),)
+    cands = _candidates(name, closed, keys, face_keys, x, idx, dist[keep], frames, k, mode)
+    fits = [_fit_candidate(c, feats, folds, grid, closed) for c in cands]
+    chosen = fits[0]
+    if len(fits) > 1 and folds:
+        # Different parametrisations only compare on the curve itself: score each by its
+        # cross-validated curve distance to the artist's keys, in image pixels.
+        rows = np.unique(np.linspace(0, len(keys) - 1, CV_SCORE_ROWS).astype(int))
+        scores = []
+        for fit in fits:
+            img = frames.take(rows).keys_from_face(fit.cv_pred[rows].reshape(len(rows), -1, POINT_COLS))
+            scores.append(
+                np.mean(
+                    [
+                        curves.shape_distance(img[i], keys[r], closed, CV_SCORE_SAMPLES)
+                        for i, r in enumerate(rows)
+                    ]
+                )
             )
-            for j, key in enumerate(keys)
-        ]
-        guide = _choose_guide(name, closed, idx, dist[keep], z, oriented, scale, centre)
-        gcols = [idx.index(g) for g in guide]
-        if guide:
-            face_anchors = [_xy(scale[j] * (z[j, gcols] - centre[j])) for j in range(len(keys))]
-            plan = revec.plan_anchored(plan, face_keys, face_anchors, k)
-        rows = []
-        for j, key in enumerate(keys):
-            anchors = _xy(z[j, gcols]) if guide else None
-            rv = revec.revectorise(key, _plan_in_frame(plan, scale[j]), anchors=anchors)
-            fit_errors.append(rv.fit_error_px)
-            rows.append(_to_face(rv.points, scale[j], centre[j]).reshape(-1))
-        targets = np.stack(rows)
-        base = _baseline(z[:, gcols], plan, scale, centre) if guide else np.zeros_like(targets)
-    k_out = targets.shape[1] // POINT_COLS
-    feats = _features(z, scale, centre)
-    groups = np.asarray(samples.groups)[keep]
-    resid = targets - base
-    lam = _choose_ridge(feats, resid, groups) if ridge is None else float(ridge)
-    weights, f_mean, t_mean = _ridge_fit(feats, resid, lam)
-    pred = (base + (feats - f_mean) @ weights + t_mean).reshape(-1, k_out, POINT_COLS)
-    img_pred = _from_face(pred, scale, centre)
+        chosen = fits[int(np.argmin(scores))]
+        logger.debug("%s: cross-validated curve distance per candidate %s", name, scores)
+    cand, local, lam = chosen.candidate, chosen.local, chosen.ridge
+    plan, guide, fit_errors = cand.plan, cand.guide, cand.fit_errors
+    k_out = cand.targets.shape[1] // POINT_COLS
+    weights, f_mean, t_mean = _ridge_fit(feats, cand.encode(local, closed), lam)
+    pred = cand.decode(local, closed, (feats - f_mean) @ weights + t_mean, slice(None))
+    img_pred = frames.keys_from_face(pred.reshape(len(keys), k_out, POINT_COLS))
     train_err = [
-        curves.shape_distance(img_pred[j], keys[j], closed, revec.EVAL_PER_SEGMENT)
+        curves.shape_distance(img_pred[j], keys[j], closed, CV_SCORE_SAMPLES)
         for j in range(len(keys))
     ]
     stats = {
@@ -613,12 +641,14 @@ def _learn_shape(
         "revec_error_max_px": float(np.max(fit_errors)) if fit_errors else 0.0,
     }
     logger.info(
-        "%s: K=%d from %d landmarks (%d on the curve), %s, ridge %.3g, train error %.3f px",
+        "%s: K=%d from %d landmarks (%d on the curve), %s, %s frame, ridge %.3g, train error "
+        "%.3f px",
         name,
         k_out,
         len(idx),
         len(guide),
         "native points" if plan is None else f"re-vectorised (fit {stats['revec_error_px']:.3f} px)",
+        frame,
         lam,
         stats["train_error_px"],
     )
@@ -628,7 +658,7 @@ def _learn_shape(
         layer=samples.layer,
         k=k_out,
         landmarks=tuple(names[i] for i in idx),
-        mean_landmarks=np.stack([mean.real, mean.imag], axis=1),
+        mean_landmarks=mean,
         weights=weights,
         feature_mean=f_mean,
         target_mean=t_mean,
@@ -636,9 +666,115 @@ def _learn_shape(
         feather_falloff=float(np.median(samples.falloffs)),
         plan=plan,
         guide=tuple(names[g] for g in guide),
+        local=local,
+        frame=frame,
         ridge=lam,
         stats=stats,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _Candidate:
+    """One way to parametrise a shape's targets: native points, or re-vectorised ones.
+
+    ``targets``/``base``: (S, 8K) face-frame keys and the guide curve's keys (zeros without a
+    guide); the regression learns ``targets - base`` (or the local encoding of it).
+    """
+
+    plan: Optional[revec.RevecPlan]
+    guide: Tuple[int, ...]
+    targets: np.ndarray
+    base: np.ndarray
+    fit_errors: Tuple[float, ...] = ()
+
+    def encode(self, local: bool, closed: bool) -> np.ndarray:
+        """What the regression predicts, per row."""
+        if not local:
+            return self.targets - self.base
+        shape3 = (len(self.targets), -1, POINT_COLS)
+        b = self.base.reshape(shape3)
+        return _to_local(self.targets.reshape(shape3), b, closed).reshape(len(b), -1)
+
+    def decode(
+        self, local: bool, closed: bool, rows: np.ndarray, sel: Union[np.ndarray, slice]
+    ) -> np.ndarray:
+        """Face-frame keys (rows of 8K) from predictions for the rows ``sel``."""
+        base = self.base[sel]
+        if not local:
+            return rows + base
+        b = base.reshape(len(base), -1, POINT_COLS)
+        return _from_local(rows.reshape(b.shape), b, closed).reshape(len(b), -1)
+
+
+@dataclass(frozen=True, eq=False)
+class _Fit:
+    """A candidate with its chosen encoding and ridge, and its cross-validated predictions."""
+
+    candidate: _Candidate
+    local: bool
+    ridge: float
+    cv_pred: np.ndarray  # (S, 8K) face frame; NaN rows never held out
+
+
+def _candidates(
+    name: str,
+    closed: bool,
+    keys: Sequence[np.ndarray],
+    face_keys: Sequence[np.ndarray],
+    x: np.ndarray,
+    idx: Sequence[int],
+    dist: np.ndarray,
+    frames: _Frames,
+    k: Optional[int],
+    mode: str,
+) -> List[_Candidate]:
+    """The artist's own points (when they correspond) and/or a re-vectorisation."""
+    out = []
+    if _natively_consistent(name, face_keys, k, mode):
+        targets = np.stack([fk.reshape(-1) for fk in face_keys])
+        out.append(_Candidate(None, (), targets, np.zeros_like(targets)))
+    if mode == "never":
+        return out
+    plan = revec.plan_shape(face_keys, closed, k)
+    # Re-vectorise in _img space (so fit errors are image pixels) with the face frame's axis
+    # turned into each frame; first plainly, to see the landmarks' order along the curve.
+    plain = revec.revectorise_many(keys, frames.plans_in_frames(plan), measure=False)
+    oriented = [frames.key_to_face(rv.points, j) for j, rv in enumerate(plain)]
+    face_lms = frames.points(x)
+    guide = _choose_guide(name, closed, idx, dist, face_lms, oriented)
+    gcols = [list(idx).index(g) for g in guide]
+    if guide:
+        plan = revec.plan_anchored(plan, face_keys, list(face_lms[:, gcols]), k)
+    fitted = revec.revectorise_many(
+        keys, frames.plans_in_frames(plan), list(x[:, gcols]) if guide else None
+    )
+    targets = np.stack([frames.key_to_face(rv.points, j).reshape(-1) for j, rv in enumerate(fitted)])
+    base = _baseline(x[:, gcols], plan, frames) if guide else np.zeros_like(targets)
+    out.append(_Candidate(plan, guide, targets, base, tuple(rv.fit_error_px for rv in fitted)))
+    return out
+
+
+def _fit_candidate(
+    cand: _Candidate,
+    feats: np.ndarray,
+    folds: Sequence[np.ndarray],
+    grid: Sequence[float],
+    closed: bool,
+) -> _Fit:
+    """Choose the residual encoding and ridge strength of one candidate by cross-validation."""
+    best: Optional[_Fit] = None
+    best_err = np.inf
+    for local in (False, True) if cand.guide else (False,):
+        decode = functools.partial(cand.decode, local, closed)
+        errs, preds = _cv_errors(
+            feats, cand.encode(local, closed), folds, grid, decode, cand.targets
+        )
+        i = int(np.argmin(errs))
+        if best is None or errs[i] < best_err:
+            best = _Fit(cand, local, grid[i], preds[i])
+            best_err = float(errs[i])
+    assert best is not None
+    return best
 
 
 def _landmark_distances(samples: _Samples) -> np.ndarray:
@@ -693,10 +829,8 @@ def _choose_guide(
     closed: bool,
     idx: Sequence[int],
     dist: np.ndarray,
-    z: np.ndarray,
+    face_lms: np.ndarray,
     oriented: Sequence[np.ndarray],
-    scale: np.ndarray,
-    centre: np.ndarray,
 ) -> Tuple[int, ...]:
     """The shape's landmarks that lie on its curve, in the order the curve passes them.
 
@@ -713,8 +847,8 @@ def _choose_guide(
     orders: Dict[Tuple[int, ...], int] = {}
     for j, fk in enumerate(oriented):
         poly = curves.sample_bezier(fk, closed, curves.DEFAULT_SAMPLES_PER_SEGMENT)
-        p = scale[j] * (z[j, cols] - centre[j])
-        near = np.argmin(np.abs(_complex(poly)[None, :] - p[:, None]), axis=1)
+        p = face_lms[j, cols]
+        near = np.argmin(np.linalg.norm(poly[None, :, :] - p[:, None, :], axis=2), axis=1)
         order = tuple(int(on[c]) for c in np.argsort(near, kind="stable"))
         if closed:
             # Same cyclic order whatever the start, but direction counts.
@@ -728,82 +862,149 @@ def _choose_guide(
     return best
 
 
-def _plan_in_frame(plan: revec.RevecPlan, scale: complex) -> revec.RevecPlan:
-    """The plan with its face-frame axis turned into one frame's _img space."""
-    ax = complex(*plan.axis) * np.conj(scale) / abs(scale)
-    return dataclasses.replace(plan, axis=(float(ax.real), float(ax.imag)))
+def _local_axes(base: np.ndarray, closed: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-knot tangent direction and length scale of a baseline curve.
+
+    Returns:
+        ``t`` (F, K, 2) unit tangents and ``s`` (F, K, 1) the mean length of the knot's spans.
+    """
+    p = base[..., 0:2]
+    t = base[..., 4:6] - base[..., 2:4]
+    if closed:
+        nxt, prv = np.roll(p, -1, axis=1), np.roll(p, 1, axis=1)
+    else:
+        nxt = np.concatenate([p[:, 1:], 2 * p[:, -1:] - p[:, -2:-1]], axis=1)
+        prv = np.concatenate([2 * p[:, :1] - p[:, 1:2], p[:, :-1]], axis=1)
+    chord = nxt - prv
+    tn = np.linalg.norm(t, axis=-1, keepdims=True)
+    t = np.where(tn > 1e-9, t, chord)
+    t = t / np.maximum(np.linalg.norm(t, axis=-1, keepdims=True), 1e-12)
+    span = 0.5 * (np.linalg.norm(nxt - p, axis=-1) + np.linalg.norm(p - prv, axis=-1))
+    return t, np.maximum(span, 1e-9)[..., None]
 
 
-def _baseline(
-    guide_z: np.ndarray, plan: revec.RevecPlan, scale: np.ndarray, centre: np.ndarray
-) -> np.ndarray:
+def _to_local(keys: np.ndarray, base: np.ndarray, closed: bool) -> np.ndarray:
+    """Keys (F, K, 8) as offsets from a baseline in each knot's own frame (along, across) / span.
+
+    A lid that rotates as the eye closes carries its handles with it, so in these coordinates
+    the artist's habits (how far a handle reaches past the landmarks) are nearly constant.
+    """
+    t, span = _local_axes(base, closed)
+    n = np.stack([-t[..., 1], t[..., 0]], axis=-1)
+    out = np.empty_like(keys)
+    for c in range(0, POINT_COLS, 2):
+        v = keys[..., c : c + 2] - (base[..., 0:2] if c == 0 else 0.0)
+        out[..., c] = (v * t).sum(-1) / span[..., 0]
+        out[..., c + 1] = (v * n).sum(-1) / span[..., 0]
+    return out
+
+
+def _from_local(local: np.ndarray, base: np.ndarray, closed: bool) -> np.ndarray:
+    """Inverse of ``_to_local``."""
+    t, span = _local_axes(base, closed)
+    n = np.stack([-t[..., 1], t[..., 0]], axis=-1)
+    out = np.empty_like(local)
+    for c in range(0, POINT_COLS, 2):
+        v = span * (local[..., c : c + 1] * t + local[..., c + 1 : c + 2] * n)
+        out[..., c : c + 2] = v + (base[..., 0:2] if c == 0 else 0.0)
+    return out
+
+
+def _baseline(guide: np.ndarray, plan: revec.RevecPlan, frames: _Frames) -> np.ndarray:
     """A smooth curve through the guide landmarks, re-vectorised like the targets, face frame.
 
-    Shape: (F, 8K).
+    Args:
+        guide: Guide landmarks per frame, curve order (F, g, 2), _img space.
+        plan: The shape's anchored plan (face-frame axis).
+        frames: The frames' face frames.
+
+    Returns:
+        Shape: (F, 8K).
     """
-    rows = []
-    for j in range(len(guide_z)):
-        g = _xy(guide_z[j])
-        cp = curves.catmull_rom_handles(g, plan.closed)
-        rv = revec.revectorise(cp, _plan_in_frame(plan, scale[j]), anchors=g, measure=False)
-        rows.append(_to_face(rv.points, scale[j], centre[j]).reshape(-1))
-    return np.stack(rows) if rows else np.zeros((0, plan.k * POINT_COLS))
+    if len(guide) == 0:
+        return np.zeros((0, plan.k * POINT_COLS))
+    smooth = [curves.catmull_rom_handles(g, plan.closed) for g in guide]
+    fitted = revec.revectorise_many(smooth, frames.plans_in_frames(plan), list(guide), False)
+    return np.stack([frames.key_to_face(rv.points, j).reshape(-1) for j, rv in enumerate(fitted)])
 
 
-def _targets_plan(
-    name: str, closed: bool, face_keys: Sequence[np.ndarray], k: Optional[int], mode: str
-) -> Optional[revec.RevecPlan]:
-    """None to keep the artist's points (they already agree), else a re-vectorisation plan."""
+def _natively_consistent(
+    name: str, face_keys: Sequence[np.ndarray], k: Optional[int], mode: str
+) -> bool:
+    """Whether the artist's own points already correspond from key to key (count and order).
+
+    Raises:
+        AnnotationError: They do not, and ``mode`` is ``"never"`` (no re-vectorising allowed).
+    """
     counts = {len(fk) for fk in face_keys}
-    if mode != "always" and len(counts) == 1 and (k is None or k == len(face_keys[0])):
+    ok = len(counts) == 1 and (k is None or k == len(face_keys[0]))
+    why = f"point counts differ between keys ({sorted(counts)})"
+    if ok:
         stack = np.stack([fk[:, :2] for fk in face_keys])
         mean = stack.mean(axis=0)
         rms = np.sqrt(((stack - mean) ** 2).sum(axis=2).mean())
         size = np.sqrt(((mean - mean.mean(axis=0)) ** 2).sum(axis=1).mean())
-        if rms <= NATIVE_CONSISTENCY * max(size, 1e-12):
-            return None
-        if mode == "never":
-            raise AnnotationError(
-                f"shape '{name}': the artists' points do not correspond between keys (start or "
-                "direction differs); use revectorise='auto'"
-            )
-    elif mode == "never":
-        raise AnnotationError(
-            f"shape '{name}': point counts differ between keys ({sorted(counts)}); use "
-            "revectorise='auto'"
-        )
-    return revec.plan_shape(face_keys, closed, k)
+        ok = bool(rms <= NATIVE_CONSISTENCY * max(size, 1e-12))
+        why = "the artists' points do not correspond between keys (start or direction differs)"
+    if not ok and mode == "never":
+        raise AnnotationError(f"shape '{name}': {why}; use revectorise='auto'")
+    return ok
 
 
-def _choose_ridge(feats: np.ndarray, targets: np.ndarray, groups: np.ndarray) -> float:
-    """Ridge strength with the lowest cross-validated error (whole annotations held out)."""
+def _cv_folds(groups: np.ndarray) -> List[np.ndarray]:
+    """Test masks: one per annotation when there are several, else contiguous fifths."""
     uniq = np.unique(groups)
-    n = len(feats)
+    n = len(groups)
     if len(uniq) >= 2:
-        folds = [groups == g for g in uniq]
-    else:
-        fold_count = min(5, n)
-        if fold_count < 2:
-            return RIDGE_GRID[len(RIDGE_GRID) // 2]
-        # Contiguous blocks, so neighbouring (near-identical) frames do not test each other.
-        ids = np.arange(n) * fold_count // n
-        folds = [ids == i for i in range(fold_count)]
-    errs = np.zeros(len(RIDGE_GRID))
+        return [groups == g for g in uniq]
+    fold_count = min(CV_FOLDS, n)
+    if fold_count < 2:
+        return []
+    # Contiguous blocks, so neighbouring (near-identical) frames do not test each other.
+    ids = np.arange(n) * fold_count // n
+    return [ids == i for i in range(fold_count)]
+
+
+def _cv_errors(
+    feats: np.ndarray,
+    resid: np.ndarray,
+    folds: Sequence[np.ndarray],
+    grid: Sequence[float],
+    decode: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    truth: np.ndarray,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Cross-validated squared error (in face-frame target units) for each ridge strength.
+
+    Args:
+        feats: Features (S, D).
+        resid: What the regression predicts (S, T), in its own encoding.
+        folds: Boolean test masks.
+        grid: Relative ridge strengths.
+        decode: ``(predicted rows, test mask) -> face-frame target rows``.
+        truth: Face-frame targets (S, T).
+
+    Returns:
+        Summed squared errors over all folds (G,), and the held-out predictions, decoded
+        (G, S, T), NaN on rows no fold holds out.
+    """
+    errs = np.zeros(len(grid))
+    preds = np.full((len(grid),) + truth.shape, np.nan)
     for test in folds:
         train = ~test
         if train.sum() < 2:
             continue
-        x, y = feats[train], targets[train]
+        x, y = feats[train], resid[train]
         xm, ym = x.mean(axis=0), y.mean(axis=0)
         u, sv, vt = np.linalg.svd(x - xm, full_matrices=False)
         uty = u.T @ (y - ym)
         xt = (feats[test] - xm) @ vt.T
         scale = _feature_scale(x)
-        for i, rel in enumerate(RIDGE_GRID):
+        for i, rel in enumerate(grid):
             lam = rel * len(x) * scale
-            pred = xt @ ((sv / (sv * sv + lam))[:, None] * uty) + ym
-            errs[i] += ((pred - targets[test]) ** 2).sum()
-    return RIDGE_GRID[int(np.argmin(errs))]
+            pred = decode(xt @ ((sv / (sv * sv + lam))[:, None] * uty) + ym, test)
+            preds[i, test] = pred
+            errs[i] += ((pred - truth[test]) ** 2).sum()
+    return errs, preds
 
 
 def _feature_scale(x: np.ndarray) -> float:
@@ -827,78 +1028,108 @@ def _ridge_fit(
 # --- face frame ------------------------------------------------------------------------------
 
 
-def _complex(xy: np.ndarray) -> np.ndarray:
-    """(..., 2) -> complex (...)."""
-    a = np.asarray(xy, dtype=np.float64)
-    return a[..., 0] + 1j * a[..., 1]
+@dataclass(frozen=True, eq=False)
+class _Frames:
+    """Per-frame maps from _img into a shape's face frame: ``face = lin @ img + off``.
+
+    ``lin``: (F, 2, 2); ``off``: (F, 2). Positions take the whole map, relative handles and
+    feather offsets only ``lin``.
+    """
+
+    lin: np.ndarray
+    off: np.ndarray
+
+    def take(self, sel: np.ndarray) -> _Frames:
+        """The frames selected by a boolean mask or index array."""
+        return _Frames(self.lin[sel], self.off[sel])
+
+    def points(self, xy: np.ndarray) -> np.ndarray:
+        """Positions (F, M, 2) into the face frame."""
+        return np.einsum("fij,fmj->fmi", self.lin, xy) + self.off[:, None, :]
+
+    def features(self, xy: np.ndarray) -> np.ndarray:
+        """Landmarks (F, n, 2) in the face frame, flattened [x0, y0, x1, ...]. Shape: (F, 2n)."""
+        return self.points(xy).reshape(len(xy), -1)
+
+    def key_to_face(self, key: np.ndarray, j: int) -> np.ndarray:
+        """One key (N, 8) of frame ``j`` from _img into the face frame."""
+        lin, off = self.lin[j], self.off[j]
+        out = np.array(key, dtype=np.float64, copy=True)
+        out[:, 0:2] = out[:, 0:2] @ lin.T + off
+        for c in (2, 4, 6):
+            out[:, c : c + 2] = out[:, c : c + 2] @ lin.T
+        return out
+
+    def keys_from_face(self, pred: np.ndarray) -> np.ndarray:
+        """Keys (F, K, 8) from the face frame back to _img."""
+        inv = np.linalg.inv(self.lin)
+        out = np.array(pred, dtype=np.float64, copy=True)
+        out[..., 0:2] = np.einsum("fij,fkj->fki", inv, out[..., 0:2] - self.off[:, None, :])
+        for c in (2, 4, 6):
+            out[..., c : c + 2] = np.einsum("fij,fkj->fki", inv, out[..., c : c + 2])
+        return out
+
+    def plans_in_frames(self, plan: revec.RevecPlan) -> List[revec.RevecPlan]:
+        """The plan once per frame, its face-frame axis turned into that frame's _img space."""
+        ax = np.broadcast_to(np.asarray(plan.axis, dtype=np.float64), (len(self.lin), 2))
+        axes = np.linalg.solve(self.lin, ax[..., None])[..., 0]
+        axes /= np.maximum(np.linalg.norm(axes, axis=1, keepdims=True), 1e-12)
+        return [dataclasses.replace(plan, axis=(float(a[0]), float(a[1]))) for a in axes]
 
 
-def _xy(z: np.ndarray) -> np.ndarray:
-    """complex (...) -> (..., 2)."""
-    return np.stack([z.real, z.imag], axis=-1)
-
-
-def _similarity(z: np.ndarray, mean: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-frame similarity onto the centred mean: face = scale * (img - centre).
+def _fit_frames(x: np.ndarray, mean: np.ndarray, kind: str) -> Tuple[_Frames, np.ndarray]:
+    """Per-frame least-squares map of the landmarks onto their centred mean configuration.
 
     Args:
-        z: Landmarks as complex numbers (F, n).
-        mean: Centred reference configuration (n,).
+        x: Landmarks per frame (F, n, 2), _img space, all known.
+        mean: Centred reference configuration (n, 2).
+        kind: ``"similarity"`` (no reflection) or ``"affine"``.
 
     Returns:
-        ``scale`` (F,) complex (rotation and zoom), ``centre`` (F,) complex, ``good`` (F,) bool
-        (False where the landmarks coincide).
+        The face frames (identity where not ``good``) and ``good`` (F,) bool: False where the
+        landmarks coincide (or are collinear, for affine), so no frame exists.
     """
-    centre = z.mean(axis=1)
-    zc = z - centre[:, None]
-    energy = (np.abs(zc) ** 2).sum(axis=1)
-    good = np.sqrt(energy / z.shape[1]) > MIN_LANDMARK_SPREAD_PX
-    scale = (np.conj(zc) * mean[None, :]).sum(axis=1) / np.where(good, energy, 1.0)
-    good &= np.abs(scale) > 0
-    return np.where(good, scale, 1.0), centre, good
+    centre = x.mean(axis=1)
+    xc = x - centre[:, None, :]
+    n_frames = len(x)
+    lin = np.tile(np.eye(2), (n_frames, 1, 1))
+    energy = (xc * xc).sum(axis=(1, 2))
+    good = np.sqrt(energy / max(x.shape[1], 1)) > MIN_LANDMARK_SPREAD_PX
+    if kind == "similarity":
+        # Complex least squares: face = s * img, s = a + ib.
+        a = (xc[..., 0] * mean[None, :, 0] + xc[..., 1] * mean[None, :, 1]).sum(axis=1)
+        b = (xc[..., 0] * mean[None, :, 1] - xc[..., 1] * mean[None, :, 0]).sum(axis=1)
+        e = np.where(good, energy, 1.0)
+        a, b = a / e, b / e
+        good &= (a * a + b * b) > 0
+        lin[good] = np.stack([np.stack([a, -b], -1), np.stack([b, a], -1)], -2)[good]
+    elif kind == "affine":
+        cov = np.einsum("fni,fnj->fij", xc, xc)
+        eig = np.linalg.eigvalsh(cov)
+        # Nearly collinear landmarks make the affine map ill-conditioned (it would shear wildly).
+        good &= eig[:, 0] > AFFINE_MIN_ASPECT**2 * np.maximum(eig[:, 1], 1e-300)
+        cross = np.einsum("ni,fnj->fij", mean, xc)
+        sol = np.linalg.solve(np.where(good[:, None, None], cov, np.eye(2)), cross.transpose(0, 2, 1))
+        lin[good] = sol.transpose(0, 2, 1)[good]
+        good &= np.linalg.det(lin) > 0
+        lin[~good] = np.eye(2)
+    else:
+        raise ModelError(f"unknown face frame {kind!r}; expected one of {FRAME_KINDS}")
+    off = -np.einsum("fij,fj->fi", lin, centre)
+    return _Frames(lin, off), good
 
 
-def _procrustes_mean(z: np.ndarray) -> np.ndarray:
-    """Generalised Procrustes mean of landmark sets, centred, at their mean pixel size."""
-    zc = z - z.mean(axis=1, keepdims=True)
-    size = np.sqrt((np.abs(zc) ** 2).sum(axis=1)).mean()
-    mean = zc[0] / max(np.sqrt((np.abs(zc[0]) ** 2).sum()), 1e-12) * size
+def _procrustes_mean(x: np.ndarray) -> np.ndarray:
+    """Generalised Procrustes mean of landmark sets (F, n, 2), centred, at their mean pixel size."""
+    xc = x - x.mean(axis=1, keepdims=True)
+    size = float(np.sqrt((xc * xc).sum(axis=(1, 2))).mean())
+    mean = xc[0] / max(float(np.sqrt((xc[0] ** 2).sum())), 1e-12) * size
     for _ in range(PROCRUSTES_ITERATIONS):
-        scale, centre, good = _similarity(z, mean)
-        aligned = scale[good, None] * (z[good] - centre[good, None])
-        new = aligned.mean(axis=0)
-        new -= new.mean()
-        mean = new / max(np.sqrt((np.abs(new) ** 2).sum()), 1e-12) * size
+        frames, good = _fit_frames(x, mean, "similarity")
+        new = frames.take(good).points(x[good]).mean(axis=0)
+        new -= new.mean(axis=0)
+        mean = new / max(float(np.sqrt((new**2).sum())), 1e-12) * size
     return mean
-
-
-def _features(z: np.ndarray, scale: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """Landmarks in the face frame, flattened [x0, y0, x1, y1, ...]. Shape: (F, 2n)."""
-    f = scale[:, None] * (z - centre[:, None])
-    return np.stack([f.real, f.imag], axis=2).reshape(len(z), -1)
-
-
-def _to_face(key: np.ndarray, scale: complex, centre: complex) -> np.ndarray:
-    """One key (N, 8) from _img into the face frame (positions moved, vectors turned)."""
-    out = np.array(key, dtype=np.float64, copy=True)
-    p = scale * (_complex(out[:, 0:2]) - centre)
-    out[:, 0], out[:, 1] = p.real, p.imag
-    for c in (2, 4, 6):
-        v = scale * _complex(out[:, c : c + 2])
-        out[:, c], out[:, c + 1] = v.real, v.imag
-    return out
-
-
-def _from_face(pred: np.ndarray, scale: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """Keys (F, K, 8) from the face frame back to _img."""
-    out = np.array(pred, dtype=np.float64, copy=True)
-    inv = 1.0 / scale[:, None]
-    p = inv * _complex(out[..., 0:2]) + centre[:, None]
-    out[..., 0], out[..., 1] = p.real, p.imag
-    for c in (2, 4, 6):
-        v = inv * _complex(out[..., c : c + 2])
-        out[..., c], out[..., c + 1] = v.real, v.imag
-    return out
 
 
 def _smooth(pred: np.ndarray, ok: np.ndarray, frames: Sequence[int], sigma: float) -> np.ndarray:

@@ -230,6 +230,9 @@ def run_subprocess(
                 core_logger.log(level if isinstance(level, int) else logging.INFO, "%s", message.get("message", ""))
             elif kind in ("result", "error"):
                 final = message
+                finished.set()
+                # EOF on the core's stdin ends its cancel reader, so it can exit at once.
+                _close_quietly(stdin)
         proc.wait()
     finally:
         finished.set()

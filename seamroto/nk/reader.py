@@ -67,7 +67,8 @@ KNOWN_TOP_LEVEL = frozenset(
     {"version", "set", "push", "end_group", "define_window_layout_xml", "add_layer", "clone"}
 )
 MAX_WARNINGS = 100
-MAX_INPUTS = 10_000
+# Bounds that keep garbage from turning into huge loops or lists.
+MAX_CONSTANT_TRACK_FRAMES = 100_000
 
 # Nuke's defaults when the Root node omits a knob.
 DEFAULT_FIRST_FRAME = 1
@@ -75,7 +76,6 @@ DEFAULT_LAST_FRAME = 100
 DEFAULT_FPS = 24.0
 
 # Tracker4 `tracks` table: column indices when the table has no header (FORMAT.md section 3).
-TRACK_COLUMNS_DEFAULT = 31
 TRACK_COL_NAME = 1
 TRACK_COL_X = 2
 TRACK_COL_Y = 3
@@ -149,9 +149,9 @@ class NkNode:
     ``format "1920 1080 0 0 1920 1080 1 HD"`` keeps its quotes); a knob written twice keeps the
     last value, and ``items`` holds every knob line in order (``addUserKnob`` repeats).
     ``group`` is the path of enclosing Group names: node names are unique only inside a Group.
-    ``inputs`` are names of the input nodes (input 0 first) from Nuke's node stack; nodes
-    without an ``inputs`` knob are taken to have one input, so multi-input nodes such as Merge
-    may list only their first.
+    ``inputs`` are names of the input nodes (input 0 first, None = disconnected) replayed from
+    Nuke's node stack: a node pops ``inputs`` entries (1 when the knob is absent, as Nuke writes
+    it for single-input nodes) and pushes itself.
     """
 
     node_class: str
@@ -484,10 +484,9 @@ class _ScriptBuilder:
         count = _parse_int(word_value(draft.knobs.get("inputs", "1")))
         if count is None or count < 0:
             count = 1
-        count = min(count, MAX_INPUTS)
         inputs: List[Optional[int]] = []
-        for _ in range(count):
-            inputs.append(self.stack.pop() if self.stack else None)
+        for _ in range(min(count, len(self.stack))):
+            inputs.append(self.stack.pop())
         draft.inputs = inputs
         self.stack.append(index)
         if draft.node_class in GROUP_CLASSES:
@@ -1096,6 +1095,9 @@ def _track_samples(
             note(f"track '{name}' is a constant position with no frame range to place it on")
             return samples
         first, last = script.frame_range
+        if last - first >= MAX_CONSTANT_TRACK_FRAMES:
+            note(f"track '{name}' is a constant position over an implausible range {first}-{last}")
+            return samples
         y_img = coords.y_img_from_nuke(cy.constant, height)
         for frame in range(first, last + 1):
             samples[frame] = LandmarkSample(cx.constant, y_img, 1.0, False)
@@ -1459,7 +1461,7 @@ def _read_dim(
         return 0.0
     if times is None:
         return _timed_entries(ctx, shape, entries)
-    values = _untimed_entries(ctx, shape, entries)
+    values = _untimed_entries(ctx, shape, entries, len(times))
     if len(values) == 1:
         return values[0]
     if len(values) != len(times):
@@ -1477,8 +1479,13 @@ def _number_or_fail(ctx: _RotoContext, shape: str, token: TreeItem) -> float:
     return value
 
 
-def _untimed_entries(ctx: _RotoContext, shape: str, entries: List[TreeItem]) -> List[float]:
-    """Entries of a ``px`` curve: ``v``, ``{v -}``, ``{v ls la rs ra}``, ``{x N entry}``."""
+def _untimed_entries(
+    ctx: _RotoContext, shape: str, entries: List[TreeItem], limit: int
+) -> List[float]:
+    """Entries of a ``px`` curve: ``v``, ``{v -}``, ``{v ls la rs ra}``, ``{x N entry}``.
+
+    ``limit`` is the number of key times; a run longer than that is malformed.
+    """
     out: List[float] = []
     for entry in entries:
         if isinstance(entry, str):
@@ -1490,7 +1497,7 @@ def _untimed_entries(ctx: _RotoContext, shape: str, entries: List[TreeItem]) -> 
         head = entry[0]
         if head == "x":
             count = _parse_int(entry[1]) if len(entry) > 2 and isinstance(entry[1], str) else None
-            if count is None or count < 0 or count > 1_000_000:
+            if count is None or count < 0 or len(out) + count > limit:
                 raise ctx.fail(shape, "has a malformed run '{x N ...}'")
             inner = entry[2]
             token = inner if isinstance(inner, str) else (inner[0] if inner else "0")

@@ -1019,3 +1019,8 @@ def element_names(shapes: Sequence[RotoShape]) -> List[Tuple[Tuple[str, ...], st
 
     walk(_build_layers(shapes), ())
     return [out[i] for i in range(len(shapes))]
+
+
+def animation_curve(values: Sequence[Tuple[int, float]], what: str = "value") -> str:
+    """A decimal knob animation ``{curve x1001 v v ...}`` (XY knobs, F_WireRemoval points)."""
+    return _track_curve(values, what)

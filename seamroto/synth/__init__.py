@@ -2,7 +2,7 @@
 
 from seamroto.synth.characters import CHARACTERS, SynthCharacter
 from seamroto.synth.output import read_gt, synth_command, write_shot
-from seamroto.synth.shot import SynthShot, iter_frames, render_shot, synth_truth
+from seamroto.synth.shot import SynthShot, iter_frames, render_shot, rendered_mattes, synth_truth
 
 __all__ = [
     "CHARACTERS",
@@ -11,6 +11,7 @@ __all__ = [
     "iter_frames",
     "read_gt",
     "render_shot",
+    "rendered_mattes",
     "synth_command",
     "synth_truth",
     "write_shot",

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: Flattening step along a segment, in the units of the path (image px after transforming).
 DEFAULT_STEP = 0.5
 #: Bounds on samples per cubic segment when flattening.
 MIN_SEGMENT_SAMPLES = 4
 MAX_SEGMENT_SAMPLES = 512
-#: Handle length of a 4-point Bezier circle, as a fraction of the radius.
-CIRCLE_KAPPA = 0.5522847498
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,7 +103,7 @@ def eval_segment(seg: np.ndarray, t: np.ndarray) -> np.ndarray:
     )
 
 
-def catmull_rom(points: Sequence[Sequence[float]], closed: bool, tension: float = 1.0) -> BezierPath:
+def catmull_rom(points: ArrayLike, closed: bool, tension: float = 1.0) -> BezierPath:
     """Smooth path through ``points`` with Catmull-Rom tangents (handles = tangent / 3).
 
     Why: characters are described by a few anchors; this gives smooth, editable roto handles
@@ -144,7 +143,7 @@ def chain(parts: Sequence[BezierPath]) -> BezierPath:
     )
 
 
-def circle(centre: Sequence[float], radius: float, count: int = 4) -> BezierPath:
+def circle(centre: ArrayLike, radius: float, count: int = 4) -> BezierPath:
     """A closed circle of ``count`` anchors, clockwise in a y-down space, starting at the top."""
     ang = -np.pi / 2 + np.arange(count) * (2 * np.pi / count)
     k = (4.0 / 3.0) * np.tan(np.pi / (2 * count)) * radius

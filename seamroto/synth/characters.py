@@ -17,24 +17,30 @@ from seamroto.datamodel import Character, Seam, ShapeSpec
 RGB = Tuple[float, float, float]
 
 SEAM_NAME = "seam"
-#: Seam curve styles ``geometry.seam_anchors`` knows.
+#: Roto layers. Nuke keeps layer and shape names in one namespace per Roto node, so a layer
+#: may not be called like a shape in it ("seam", "face", "mouth" are shape names).
+LAYER_EYES = "eyes"
+LAYER_SEAM = "seams"
+LAYER_FACE = "head"
+LAYER_MOUTH = "mouths"
+#: Seam curve styles ``geometry.seam_profile`` knows.
 SEAM_STYLES = ("straight", "curved", "dip", "wave")
 #: Hair styles ``geometry.hair_path`` knows.
 HAIR_STYLES = ("cap", "tuft", "bob", "fringe_less")
 
-#: Shape name -> (layer, closed, point count or None when it depends on the seam).
+#: Shape name -> (layer, closed, point count; 0 where it follows the seam, see shape_point_count).
 SHAPE_LAYOUT: Dict[str, Tuple[Tuple[str, ...], bool, int]] = {
-    "eye_L": (("eyes",), True, 4),
-    "eye_R": (("eyes",), True, 4),
-    "lid_L": (("eyes",), True, 4),
-    "lid_R": (("eyes",), True, 4),
-    "brow_L": (("eyes",), True, 6),
-    "brow_R": (("eyes",), True, 6),
-    "seam": (("seam",), False, 0),
-    "seam_band": (("seam",), True, 0),
-    "face": (("face",), True, 8),
-    "nose": (("face",), True, 4),
-    "mouth": (("mouth",), True, 8),
+    "eye_L": ((LAYER_EYES,), True, 4),
+    "eye_R": ((LAYER_EYES,), True, 4),
+    "lid_L": ((LAYER_EYES,), True, 4),
+    "lid_R": ((LAYER_EYES,), True, 4),
+    "brow_L": ((LAYER_EYES,), True, 6),
+    "brow_R": ((LAYER_EYES,), True, 6),
+    "seam": ((LAYER_SEAM,), False, 0),
+    "seam_band": ((LAYER_SEAM,), True, 0),
+    "face": ((LAYER_FACE,), True, 8),
+    "nose": ((LAYER_FACE,), True, 4),
+    "mouth": ((LAYER_MOUTH,), True, 8),
 }
 
 
@@ -370,7 +376,7 @@ CHARACTERS: Dict[str, SynthCharacter] = {
         seam_style="wave",
         seam_y=0.02,
         seam_end_y=0.055,
-        seam_shape=0.1,
+        seam_shape=0.16,
         seam_xs=_DIP_XS,
         seam_dip_width=0.1,
         upper_gain=(1.0, 1.0, 1.0),

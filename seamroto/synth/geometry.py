@@ -12,6 +12,7 @@ from typing import Dict, FrozenSet, Optional, Tuple
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from seamroto.synth.bezier import (
     BezierPath,
@@ -43,7 +44,7 @@ SEAM_BAND_HALF_WIDTH = 0.006
 SEAM_BAND_MIN_PX = 2.0
 SEAM_BAND_FEATHER = 0.5
 #: Lash line: the part of the lid this far (in lid cover) above the lid edge.
-LASH_COVER = 0.14
+LASH_COVER = 0.08
 #: Gaze range as a fraction of the eye half width / half height.
 GAZE_REACH = (0.42, 0.22)
 #: Opening scale of a mouth's inner outline, x; and the smallest opening (a closed-lip slit).
@@ -215,8 +216,11 @@ def nose_path(spec: SynthCharacter) -> BezierPath:
 
 
 def mouth_paths(spec: SynthCharacter, expr: Expression) -> Tuple[BezierPath, BezierPath]:
-    """Outer lip outline (8 anchors: L, upper L, top, upper R, R, lower R, bottom, lower L) and
-    the opening inside it, in face units, for this frame's replacement mouth."""
+    """Outer lip outline and the opening inside it, for this frame's replacement mouth.
+
+    The outline has 8 anchors: L, upper L, top, upper R, R, lower R, bottom, lower L (face
+    units); the corners are cusps, and the opening is the outline scaled towards the lip line.
+    """
     m = MOUTH_SHAPES[expr.mouth]
     w = m.width
     yl, yr = -m.lift - m.skew, -m.lift + m.skew
@@ -338,7 +342,7 @@ def face_parts(
     return parts, frozenset(hidden)
 
 
-def _polygon(points: np.ndarray, closed: bool = True) -> BezierPath:
+def _polygon(points: ArrayLike, closed: bool = True) -> BezierPath:
     """A path with straight edges (zero handles)."""
     pts = np.asarray(points, dtype=np.float64)
     return BezierPath(pts, np.zeros_like(pts), np.zeros_like(pts), closed)

@@ -7,6 +7,7 @@ renders one plate at a time, and ``synth_truth`` gives the ground truth without 
 
 from __future__ import annotations
 
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from seamroto.errors import SynthError
 from seamroto.synth.characters import CHARACTERS, SHAPE_LAYOUT, SynthCharacter, character_model
 from seamroto.synth.geometry import SEAM_BAND_FEATHER, FrameGeometry, face_box, frame_geometry
 from seamroto.synth.motion import ShotPlan, plan_shot
-from seamroto.synth.render import ShotCanvas, make_canvas, render_frame
+from seamroto.synth.render import Region, ShotCanvas, make_canvas, render_frame
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ Box = Tuple[float, float, float, float]
 MIN_SIZE = 32
 #: Frames rendered in parallel by ``render_shot`` (numpy and OpenCV release the GIL).
 RENDER_THREADS = 2
+#: Shots whose plan and set stay cached for ``SynthShot.image`` (a 2K set is about 80 MB).
+PREPARED_CACHE = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,9 +81,41 @@ class SynthShot:
             )
         if self.images:
             return self.images[frame - self.shot.first]
-        job = _Job.create(self.character.name, self.seed, self.shot.frame_count, self.shot.first,
-                          self.shot.width, self.shot.height, self.motion, self.exit_frame)
-        return job.render(frame - self.shot.first, job.canvas())
+        job, canvas = _prepared(self.character.name, self.seed, self.shot.frame_count,
+                                self.shot.first, self.shot.width, self.shot.height, self.motion,
+                                self.exit_frame)
+        return job.render(frame - self.shot.first, canvas)
+
+
+def rendered_mattes(shot: SynthShot, frame: int) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
+    """Render ``frame`` again and return it with the coverage of the shapes as drawn.
+
+    Why: measuring a roto rig against what was painted (not only against the exported curves),
+    and checking that the exported curves are what the renderer filled. Mattes are named as the
+    roto shapes (``eye_L``, ``lid_L``, ``brow_L``, ``face``, ``nose``, ``mouth`` ...) plus
+    ``seam_gap`` (the dark print gap) and ``pupil_L``/``pupil_R`` (the visible pupil); mattes
+    are before lens and motion blur; a part entirely out of frame has no entry.
+
+    Shape: image (H, W, 3) float32; each matte (H, W) float32 coverage 0..1.
+    """
+    if frame not in shot.shot.frames:
+        raise SynthError(
+            f"frame {frame} is outside the shot ({shot.shot.first}-{shot.shot.last})", frame=frame
+        )
+    job, canvas = _prepared(shot.character.name, shot.seed, shot.shot.frame_count,
+                            shot.shot.first, shot.shot.width, shot.shot.height, shot.motion,
+                            shot.exit_frame)
+    crops: Dict[str, Tuple[Region, np.ndarray]] = {}
+    index = frame - shot.shot.first
+    img = job.render(index, canvas, crops)
+    full: Dict[str, np.ndarray] = {}
+    for name, (reg, cov) in crops.items():
+        if reg.empty:
+            continue
+        m = np.zeros((shot.shot.height, shot.shot.width), np.float32)
+        m[reg.y0 : reg.y0 + reg.h, reg.x0 : reg.x0 + reg.w] = cov
+        full[name] = m
+    return img, full
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,11 +142,22 @@ class _Job:
     def canvas(self) -> ShotCanvas:
         return make_canvas(self.spec, self.seed, self.width, self.height)
 
-    def render(self, index: int, canvas: ShotCanvas) -> np.ndarray:
+    def render(
+        self, index: int, canvas: ShotCanvas,
+        mattes: Optional[Dict[str, Tuple[Region, np.ndarray]]] = None,
+    ) -> np.ndarray:
         return render_frame(
             self.spec, self.geometry[index], self.plan.frames[index], canvas, seed=self.seed,
-            exposure=self.plan.exposure, light_tint=self.plan.light_tint,
+            exposure=self.plan.exposure, light_tint=self.plan.light_tint, mattes=mattes,
         )
+
+
+@functools.lru_cache(maxsize=PREPARED_CACHE)
+def _prepared(character: str, seed: int, frames: int, first: int, width: int, height: int,
+              motion: float, exit_frame: Optional[int]) -> Tuple[_Job, ShotCanvas]:
+    """Plan and fixed layers of a shot, kept for the next on-demand frame of the same shot."""
+    job = _Job.create(character, seed, frames, first, width, height, motion, exit_frame)
+    return job, job.canvas()
 
 
 def lookup(character: str) -> SynthCharacter:
