@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Sized
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -36,8 +37,8 @@ import numpy as np
 
 from seamroto.errors import CancelledError, ModelSchemaError, ShapeError
 from seamroto.fileio import atomic_write_text
-from seamroto.progress import Progress
 from seamroto.fusion import FusionParams, fuse_tracks
+from seamroto.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -223,14 +224,14 @@ class FaceModel:
         return model
 
 
-def write_face_model(model: FaceModel, folder: Union[str, "os.PathLike[str]"]) -> str:
+def write_face_model(model: FaceModel, folder: Union[str, os.PathLike[str]]) -> str:
     """Write ``face_model.json`` into a model folder atomically; returns the file path."""
     path = os.path.join(os.fspath(folder), FACE_MODEL_FILE)
     atomic_write_text(path, json.dumps(model.to_dict(), separators=(",", ":")))
     return path
 
 
-def read_face_model(folder: Union[str, "os.PathLike[str]"]) -> FaceModel:
+def read_face_model(folder: Union[str, os.PathLike[str]]) -> FaceModel:
     """Read ``face_model.json`` from a model folder (or the file itself)."""
     path = os.fspath(folder)
     if os.path.isdir(path):
@@ -375,8 +376,11 @@ def learn_face_model(samples: Iterable[Tuple[np.ndarray, Sequence[float]]]) -> F
     Raises:
         ValueError: when no usable sample is given.
     """
-    items = [(_check_image(img), tuple(float(v) for v in box)) for img, box in samples]
-    items = [(img, b) for img, b in items if b[2] > 1 and b[3] > 1 and all(map(math.isfinite, b))]
+    items: List[Tuple[np.ndarray, Box]] = []
+    for img, box in samples:
+        x, y, w, h = (float(v) for v in box)
+        if w > 1 and h > 1 and all(map(math.isfinite, (x, y, w, h))):
+            items.append((_check_image(img), (x, y, w, h)))
     if not items:
         raise ValueError("learn_face_model needs at least one image with a finite face box")
     widths = np.array([b[2] for _, b in items])
@@ -649,11 +653,10 @@ def locate_faces(
         CancelledError: if ``progress`` was cancelled.
         ShapeError: for an image that is not (H, W, 3).
     """
-    total = len(frames) if hasattr(frames, "__len__") else 0  # type: ignore[arg-type]
+    total = len(frames) if isinstance(frames, Sized) else 0
     numbers: List[int] = []
     cands: List[List[_Candidate]] = []
     size: Optional[Tuple[int, int]] = None
-    steps = len(_scales(scale_range))
     current: Optional[int] = None
     since_full = 0
     for i, (frame, image) in enumerate(frames):

@@ -175,7 +175,7 @@ def _lk(
         src,
         dst,
         p0,
-        None,
+        p0.copy(),
         winSize=(params.window_px, params.window_px),
         maxLevel=params.max_level,
         criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, LK_MAX_ITERATIONS, LK_EPSILON),
@@ -367,12 +367,13 @@ def dense_flow(
         s1 = cv2.resize(g1, size, interpolation=cv2.INTER_AREA)
     else:
         s0, s1 = g0, g1
-    dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
-    flow_small = dis.calc(s0, s1, None)
+    dis = cv2.DISOpticalFlow.create(DIS_PRESETS[preset])
+    flow_small = np.zeros(s0.shape + (2,), np.float32)
+    flow_small = np.asarray(dis.calc(s0, s1, flow_small), dtype=np.float32)
     if s0.shape == g0.shape:
         return flow_small
     sx, sy = w / s0.shape[1], h / s0.shape[0]
-    flow = cv2.resize(flow_small, (w, h), interpolation=cv2.INTER_LINEAR)
+    flow = np.asarray(cv2.resize(flow_small, (w, h), interpolation=cv2.INTER_LINEAR))
     flow[..., 0] *= sx
     flow[..., 1] *= sy
     return flow

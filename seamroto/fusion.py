@@ -1,23 +1,25 @@
 """Temporal fusion of per-frame landmark detections with optical flow, offline and bidirectional.
 
-Why this model: a detector is unbiased but jittery (each frame is independent), optical flow is
-precise frame-to-frame but drifts. For every continuous landmark we solve, per shot, the
-maximum a-posteriori track of a constant-velocity model::
+Why this model: a detector is unbiased but jittery (each frame on its own), optical flow is
+precise from frame to frame but drifts and is blind along contours. For every continuous
+landmark we solve, once per shot, the maximum a-posteriori track of::
 
-    E(x) = sum_t a_t |x_t - z_t|^2                      detections z (weight = confidence / s_det^2)
-         + sum_t b_t |x_{t+1} - x_t - d_t|^2            flow displacements d, forward and backward
-         + sum_t g_t |x_{t+1} - 2 x_t + x_{t-1}|^2      constant-velocity prior (smoothing)
+    E(x, b) = sum_t a_t |x_t - z_t|^2                          detections z
+            + sum_t (x_{t+1} - x_t + b_t - d_t)' B_t (...)     LK flow d, both directions,
+                                                               and the face's affine motion
+            + sum_t g_t |x_{t+1} - 2 x_t + x_{t-1}|^2          constant-velocity prior
+            + |b_t|^2 / s_b^2 + |b_{t+1} - b_t|^2 / s_db^2     slowly varying flow bias b
 
-This is the same estimate a forward Kalman filter plus Rauch-Tung-Striebel backward pass gives
-for that Gaussian model, solved directly as one banded (pentadiagonal) linear system per
-landmark, which also yields the posterior variance of every point. Iteratively reweighted least
-squares with Cauchy weights on all three terms makes it robust: outlier detections and bad flow
-lose their weight, and a large *real* acceleration (a step, a fast move) loses its smoothing
-weight, so the track follows it instead of smearing it.
+with ``B_t`` a 2x2 information matrix (LK is precise across an edge, not along it). That is
+the estimate a forward Kalman filter plus a Rauch-Tung-Striebel backward pass give for this
+linear-Gaussian model; it is solved directly as one banded linear system per landmark, whose
+Cholesky factor also gives every point's posterior variance (Takahashi's recursion). Robust
+reweighting (Cauchy for detections and the prior, Geman-McClure for flow) rejects outlier
+detections and wrong flow and lets a real step or blink through instead of smearing it.
 
 Landmarks declared *discontinuous* (replacement mouth pieces, swapped every frame) are never
-flow-propagated or smoothed: they keep their per-frame detection, and get their confidence
-from a face-stabilised comparison with their temporal neighbours. Frames with no data stay NaN.
+flow-propagated or smoothed: they keep their per-frame detection and get their confidence by
+comparison with other frames showing the same print. Frames with no data stay NaN.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Collection, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Collection, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from scipy.linalg import cholesky_banded, cho_solve_banded
+from scipy.linalg import cho_solve_banded, cholesky_banded
 
 from seamroto.config import DEFAULT_CONFIDENCE_THRESHOLD, DEFAULT_SMOOTHING
 from seamroto.datamodel import LandmarkSample, LandmarkTrack
@@ -36,7 +38,6 @@ from seamroto.errors import ShapeError
 from seamroto.flow import PointFlow
 
 logger = logging.getLogger(__name__)
-_DEBUG: dict = {}
 
 # A 2-D isotropic Gaussian error with per-axis variance v has median |e|^2 = 2 ln 2 * v.
 MEDIAN_CHI2_2DOF = 2.0 * math.log(2.0)
@@ -83,6 +84,10 @@ class FusionParams:
             to all landmarks' flow (fills flow gaps, constrains motion along contours).
         rigid_iterations: reweighting rounds of that fit.
         min_rigid_sigma_px: floor of the face-motion noise estimated from its residuals.
+        drift_lag: frames over which flow is compared with the detections to catch
+            landmarks where LK is consistently wrong (``_landmark_flow_sigma``).
+        drift_excess: how clear that disagreement must be (a fraction of the detection
+            noise's share) before a landmark's flow is trusted less.
         bias_sigma_px: expected size of the flow's own bias (px/frame). Many landmarks are
             not material points (a silhouette extreme, a point at a fixed fraction along a
             seam) and slide over the texture LK follows, so flow is consistently off by a
@@ -98,16 +103,20 @@ class FusionParams:
         tolerance_px: confidence is the estimated probability that a point is within this
             distance of the truth.
         confidence_threshold: a frame with any landmark below it is flagged for review.
-        discontinuous_window: half-width (frames) of the temporal median a discontinuous
-            landmark is compared with, in face-stabilised coordinates.
+        disagreement_px: a detection rejected by more than this on two consecutive frames
+            makes the track itself suspect there (``_disagreement_sigma``).
+        mouth_match_sigmas: two frames show the same replacement print when their other
+            discontinuous landmarks agree within this many detector sigmas (face-stabilised).
+        mouth_min_matches: frames showing the same print needed before judging a landmark.
+        mouth_max_matches: closest such frames used.
         discontinuous_outlier_sigmas: a discontinuous detection further than this many
-            robust sigmas (and ``discontinuous_outlier_px``) from that median is suspect.
-        discontinuous_outlier_px: lower bound of that distance, so a steady mouth does not
-            make every small change suspect.
+            detector sigmas (and ``discontinuous_outlier_px``) from where it sat on frames
+            with the same print is suspect.
+        discontinuous_outlier_px: lower bound of that distance.
     """
 
     smoothing: float = DEFAULT_SMOOTHING
-    acceleration_sigma_px: float = 1.0
+    acceleration_sigma_px: float = 1.8
     detection_sigma_px: Optional[float] = None
     flow_sigma_px: Optional[float] = None
     min_detection_sigma_px: float = 0.3
@@ -118,7 +127,10 @@ class FusionParams:
     aperture_power: float = 2.0
     rigid_motion: bool = True
     rigid_iterations: int = 4
+    rigid_join_late: bool = True
     min_rigid_sigma_px: float = 0.1
+    drift_lag: int = 8
+    drift_excess: float = 1.0
     bias_sigma_px: float = 1.0
     bias_step_sigma_px: float = 0.05
     robust_scale: float = 3.0
@@ -126,9 +138,12 @@ class FusionParams:
     init_median_window: int = 1
     tolerance_px: float = 3.0
     confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
-    discontinuous_window: int = 3
-    discontinuous_outlier_sigmas: float = 4.0
-    discontinuous_outlier_px: float = 5.0
+    disagreement_px: float = 2.0
+    mouth_match_sigmas: float = 3.0
+    mouth_min_matches: int = 1
+    mouth_max_matches: int = 3
+    discontinuous_outlier_sigmas: float = 3.5
+    discontinuous_outlier_px: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -179,7 +194,7 @@ class FusedTracks:
         return tuple(tracks)
 
 
-def _cauchy(r2: np.ndarray, scale2: np.ndarray) -> np.ndarray:
+def _cauchy(r2: np.ndarray, scale2: Union[np.ndarray, float]) -> np.ndarray:
     """Cauchy IRLS weight for squared residual ``r2`` at squared scale ``scale2``."""
     with np.errstate(divide="ignore", invalid="ignore"):
         w = 1.0 / (1.0 + r2 / scale2)
@@ -416,6 +431,50 @@ def _rigid_terms(
     return out_d, out_i
 
 
+def _landmark_flow_sigma(
+    det: np.ndarray,
+    det_ok: np.ndarray,
+    disp: np.ndarray,
+    info: np.ndarray,
+    sig_d: float,
+    sig_f: float,
+    params: FusionParams,
+) -> np.ndarray:
+    """Flow noise per landmark (L,): ``sig_f``, unless the flow visibly disagrees with the shot.
+
+    Why: LK can be consistently wrong at a landmark while forward and backward agree (the
+    window holds texture that moves on its own, like hair at the top of the head, or the
+    landmark slides along a silhouette). Over ``drift_lag`` frames, detections' displacement
+    minus summed flow has variance ``2 sig_d^2 + lag * sig_flow^2``; only a clear excess
+    (``drift_excess`` times the detection part) raises that landmark's flow noise, so the
+    estimate's own scatter cannot weaken good flow.
+    """
+    f, n = det.shape[:2]
+    lag = params.drift_lag
+    out = np.full(n, sig_f)
+    if f <= lag:
+        return out
+    trace = np.trace(info, axis1=-2, axis2=-1)
+    best = np.where((trace[0] >= trace[1])[..., None], disp[0], disp[1])
+    has = (trace > 0).any(axis=0)
+    csum = np.concatenate([np.zeros((1, n, 2)), np.cumsum(best, axis=0)])
+    cnt = np.concatenate([np.zeros((1, n)), np.cumsum(has, axis=0)])
+    isum = np.concatenate([np.zeros((1, n, 2, 2)), np.cumsum(info.sum(axis=0), axis=0)])
+    t = np.arange(f - lag)
+    ok = ((cnt[t + lag] - cnt[t]) == lag) & det_ok[t] & det_ok[t + lag]
+    drift = det[t + lag] - det[t] - (csum[t + lag] - csum[t])
+    axis = _strong_direction(isum[t + lag] - isum[t])
+    along2 = ((drift * axis).sum(axis=-1)) ** 2
+    for j in range(n):
+        var = _robust_var(np.where(ok[:, j], along2[:, j], np.nan), MEDIAN_CHI2_1DOF)
+        if math.isnan(var):
+            continue
+        extra = (var - 2.0 * sig_d**2 * (1.0 + params.drift_excess)) / lag
+        if extra > 0:
+            out[j] = math.sqrt(sig_f**2 + extra)
+    return out
+
+
 def _components(linked: np.ndarray, has_det: np.ndarray) -> np.ndarray:
     """Per frame: True if its run of linked frames contains at least one detection."""
     f = len(has_det)
@@ -451,9 +510,11 @@ def _normal_matrix(
     Unknowns per frame t: x_t (2) then the flow bias b_t (2) of the link t -> t+1.
 
     Args:
-        a: detection weights (F,). b: flow information per link (F-1, 2, 2).
+        a: detection weights (F,).
+        b: flow information per link (F-1, 2, 2).
         g: prior weights per centre frame (F,) (0 at both ends).
-        bias_step: weight of |b_{t+1} - b_t|^2. bias_size: weight of |b_t|^2.
+        bias_step: weight of |b_{t+1} - b_t|^2.
+        bias_size: weight of |b_t|^2.
     """
     f = len(a)
     ab = np.zeros((BAND + 1, STATE * f))
@@ -554,13 +615,22 @@ def _smooth_one(
     g0: float,
     sig_d: np.ndarray,
     params: FusionParams,
+    late: int = 0,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Robust MAP track of one landmark.
 
     Args:
-        z: detections (F, 2), 0 where absent. a0: detection weights (F,) 1/px^2, 0 = absent.
-        d: flow displacements (2, F-1, 2). b0: flow information (2, F-1, 2, 2) 1/px^2.
-        g0: prior weight 1/px^2 per active term. sig_d: detection sigma per frame (F,).
+        z: detections (F, 2), 0 where absent.
+        a0: detection weights (F,) in 1/px^2, 0 = absent.
+        d: displacement measurements per link (K, F-1, 2).
+        b0: their information (K, F-1, 2, 2) in 1/px^2.
+        g0: prior weight 1/px^2 per active term.
+        sig_d: detection sigma per frame (F,).
+        params: fusion settings.
+        late: how many of the last displacement sets (the face-motion term) join only after
+            the first half of the iterations, weighted by how well they agree with the track
+            found without them: they are precise but blind to non-rigid moves (a blink), and
+            joining from the start they would outvote the detections that see the move.
 
     Returns:
         (x (F, 2), per-axis variance (F,), final detection weight factor (F,)).
@@ -591,9 +661,12 @@ def _smooth_one(
         # flow that contradicts the (outlier-free) running median of the detections by far
         # more than both noises allow starts with little weight (blinks, fast moves).
         along = np.einsum("kfiv,kfi->kfv", vec, (med[1:] - med[:-1])[None] - d)
-        with np.errstate(divide="ignore"):
-            var = 1.0 / np.maximum(lam, MIN_WEIGHT) + 2.0 * np.median(sig_d[has_det]) ** 2 if has_det.any() else 1.0
-        wb = np.where(np.isfinite(along), _geman_mcclure(along**2, rs2 * var), 1.0)
+        noise = float(np.median(sig_d[has_det])) if has_det.any() else 1.0
+        start_var = 1.0 / np.maximum(lam, MIN_WEIGHT) + 2.0 * noise**2
+        wb = np.where(np.isfinite(along), _geman_mcclure(along**2, rs2 * start_var), 1.0)
+    join = max(params.iterations, 1) // 2 if late else 0
+    if late:
+        wb[len(wb) - late :] = 0.0
     x = np.zeros((f, 2))
     ub = np.zeros((BAND + 1, STATE * f))
     bias_step = 1.0 / params.bias_step_sigma_px**2
@@ -609,10 +682,6 @@ def _smooth_one(
             rhs[:-1, :2] -= flow_rhs
             rhs[1:, :2] += flow_rhs
             rhs[:-1, 2:] += flow_rhs
-        if _DEBUG.get("on") and it == 0:
-            print("med", np.round(med[4:14, 1], 1), "z", np.round(z[4:14, 1], 1))
-        if _DEBUG.get("on"):
-            print("it", it, "wa", np.round(wa[5:14], 2), "\n  wb0", np.round((lam*wb)[0, 5:13].max(-1), 1), "\n  wb1", np.round((lam*wb)[1, 5:13].max(-1), 1), "\n  wb2", np.round((lam*wb)[2, 5:13], 1).T if len(lam) > 2 else "", "\n vec", np.round(vec[2,5:13,:,1],2).T, "\n d2", np.round(d[2,5:13],1).T, "\n  wg", np.round((g_base*wg)[5:14], 2), "\n  x", np.round(x[5:14, 1], 1))
         ub = cholesky_banded(ab, lower=False)
         sol = cho_solve_banded((ub, False), rhs.reshape(-1)).reshape(f, STATE)
         x, bias = sol[:, :2], sol[:-1, 2:]
@@ -624,6 +693,13 @@ def _smooth_one(
             s = (x[1:] - x[:-1] + bias)[None] - d
             along = np.einsum("kfiv,kfi->kfv", vec, s)
             wb = _geman_mcclure(lam * along**2, np.full_like(lam, rs2))
+            if it + 1 < join:
+                wb[len(wb) - late :] = 0.0
+            elif it + 1 == join:
+                # joining terms are judged against a track that may be off by a detection's
+                # noise along directions only they constrain: allow for it, as at the start.
+                k = slice(len(wb) - late, len(wb))
+                wb[k] = _geman_mcclure(along[k] ** 2, rs2 * start_var[k])
         wg = _acc_weights(x, params)
     var = _diag_inverse(ub).reshape(f, STATE)[:, :2].mean(axis=1)
     x[~live] = np.nan
@@ -678,29 +754,75 @@ def _stabilised(
 
 
 def _discontinuous_sigma(
-    stab: np.ndarray, base_sigma: np.ndarray, disc: np.ndarray, params: FusionParams
+    stab: np.ndarray, base_sigma: np.ndarray, disc: np.ndarray, sig_d: float, params: FusionParams
 ) -> np.ndarray:
-    """Per-axis sigma of each discontinuous detection: detector noise, inflated when suspect."""
+    """Per-axis sigma of each discontinuous detection: detector noise, inflated when suspect.
+
+    A replacement mouth cannot be compared with its neighbours in time (the next frame has
+    another print), but a shot reuses the character's small library of mouths. So each
+    landmark is checked against the frames whose *other* discontinuous landmarks, in
+    face-stabilised coordinates, match this frame's (the same print, presumably): if it sits
+    far from where it sat on those frames, it is suspect. A print seen once gives no evidence
+    and keeps the detector's own sigma.
+    """
     f = stab.shape[0]
     sigma = base_sigma.copy()
-    w = params.discontinuous_window
-    for j in np.flatnonzero(disc):
-        q = stab[:, j]
-        med = np.full((f, 2), np.nan)
-        for i in range(f):
-            win = q[max(0, i - w) : i + w + 1]
-            win = win[np.isfinite(win).all(axis=1)]
-            if len(win) >= 3:
-                med[i] = np.median(win, axis=0)
-        dev = np.linalg.norm(q - med, axis=1)
-        finite = np.isfinite(dev)
-        if finite.sum() < 3:
-            continue
-        robust = math.sqrt(float(np.median(dev[finite] ** 2)) / MEDIAN_CHI2_2DOF)
-        limit = max(params.discontinuous_outlier_sigmas * robust, params.discontinuous_outlier_px)
-        suspect = finite & (dev > limit)
-        sigma[suspect, j] = np.hypot(base_sigma[suspect, j], dev[suspect])
+    cols = np.flatnonzero(disc)
+    if len(cols) < 2:
+        return sigma
+    q = stab[:, cols]  # (F, D, 2)
+    finite = np.isfinite(q).all(axis=2)
+    match_px = params.mouth_match_sigmas * sig_d * math.sqrt(2.0 * (len(cols) - 1))
+    devs = np.full((f, len(cols)), np.nan)
+    for k in range(len(cols)):
+        others = [m for m in range(len(cols)) if m != k]
+        rest = q[:, others].reshape(f, -1)
+        rest_ok = finite[:, others].all(axis=1)
+        for t in range(f):
+            if not (finite[t, k] and rest_ok[t]):
+                continue
+            dist = np.linalg.norm(rest - rest[t], axis=1)
+            dist[t] = np.inf
+            dist[~(rest_ok & finite[:, k])] = np.inf
+            near = np.flatnonzero(dist < match_px)
+            if len(near) < params.mouth_min_matches:
+                continue
+            best = near[np.argsort(dist[near])[: params.mouth_max_matches]]
+            devs[t, k] = float(np.linalg.norm(q[t, k] - np.median(q[best, k], axis=0)))
+    # prints are not identical from frame to frame (each is a separate print, placed by hand),
+    # so the scale of "the same" is measured on the shot itself.
+    scale = math.sqrt(_robust_var(devs.reshape(-1) ** 2)) if np.isfinite(devs).sum() else sig_d
+    scale = sig_d if math.isnan(scale) else max(scale, sig_d)
+    limit = max(params.discontinuous_outlier_sigmas * scale, params.discontinuous_outlier_px)
+    suspect = np.isfinite(devs) & (devs > limit)
+    for k, j in enumerate(cols):
+        sigma[suspect[:, k], j] = np.hypot(base_sigma[suspect[:, k], j], devs[suspect[:, k], k])
     return sigma
+
+
+def _disagreement_sigma(
+    points: np.ndarray,
+    det: np.ndarray,
+    det_ok: np.ndarray,
+    weight: np.ndarray,
+    sigma: np.ndarray,
+    params: FusionParams,
+) -> np.ndarray:
+    """Posterior sigma, widened where the detector disagreed with the track several frames running.
+
+    One rejected detection next to agreeing ones is an outlier, and the track is fine. When
+    consecutive detections are rejected, the track may instead be what is wrong (a move too
+    fast for flow, a blink smoothed away): the error may then be as large as the
+    disagreement, which is what the confidence must say.
+    """
+    resid = np.linalg.norm(np.where(det_ok[..., None], points - det, 0.0), axis=2)
+    resid = np.nan_to_num(resid, nan=0.0)
+    rejected = np.where(det_ok, (1.0 - weight) * resid, 0.0)
+    big = rejected > params.disagreement_px
+    run = np.zeros_like(big)
+    run[1:] |= big[1:] & big[:-1]
+    run[:-1] |= big[:-1] & big[1:]
+    return np.where(run, np.hypot(sigma, resid), sigma)
 
 
 def _confidence(sigma: np.ndarray, tolerance_px: float) -> np.ndarray:
@@ -790,8 +912,10 @@ def fuse_tracks(
 
     det_sigma = np.where(det_ok, sig_d / np.sqrt(np.maximum(conf, MIN_WEIGHT)), np.inf)
     a0 = np.where(det_ok, conf / sig_d**2, 0.0)
+    late = 0
+    sig_fl = _landmark_flow_sigma(z, det_ok, disp, info, sig_d, sig_f, params)
     sharp = _sharpen(info, params.aperture_power)
-    b0 = sharp / sig_f**2
+    b0 = sharp / (sig_fl**2)[None, None, :, None, None]
     if params.rigid_motion and f >= 2:
         rd, ri = _rigid_terms(z, det_ok, disp, info, cont, params)
         # the face's motion only speaks where the landmark's own flow is silent: along a
@@ -802,6 +926,7 @@ def fuse_tracks(
         ri = 0.5 * (ri + np.swapaxes(ri, -1, -2))
         disp = np.concatenate([disp, rd[None]])
         b0 = np.concatenate([b0, ri[None]])
+        late = 1 if params.rigid_join_late else 0
     g0 = params.smoothing / params.acceleration_sigma_px**2
 
     points = np.full((f, n, 2), np.nan)
@@ -809,7 +934,8 @@ def fuse_tracks(
     weight = np.zeros((f, n))
     for j in np.flatnonzero(cont):
         x, var, wa = _smooth_one(
-            z[:, j], a0[:, j], disp[:, :, j], b0[:, :, j], g0, det_sigma[:, j], params
+            z[:, j], a0[:, j], disp[:, :, j], b0[:, :, j], g0, det_sigma[:, j], params,
+            late=late,
         )
         points[:, j] = x
         sigma[:, j] = np.sqrt(var)
@@ -818,7 +944,9 @@ def fuse_tracks(
         points[:, disc] = np.where(det_ok[:, disc, None], det[:, disc], np.nan)
         weight[:, disc] = det_ok[:, disc].astype(np.float64)
         stab = _stabilised(points, det, det_ok, cont)
-        sigma[:, disc] = _discontinuous_sigma(stab, det_sigma, disc, params)[:, disc]
+        sigma[:, disc] = _discontinuous_sigma(stab, det_sigma, disc, sig_d, params)[:, disc]
+    if cont.any():
+        sigma[:, cont] = _disagreement_sigma(points, det, det_ok, weight, sigma, params)[:, cont]
     points[absent] = np.nan
     sigma[absent] = np.inf
     weight[absent] = 0.0
@@ -857,7 +985,7 @@ def _flag_reasons(
         if absent[i]:
             parts.append("face not in shot: no landmarks")
         else:
-            missing = [names[j] for j in np.flatnonzero(~np.isfinite(points[i]).all(axis=1))]
+            missing = [names[int(j)] for j in np.flatnonzero(~np.isfinite(points[i]).all(axis=1))]
             if missing:
                 parts.append("no data for " + _name_list(missing))
             low = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -29,7 +29,7 @@ MIN_BOX_PX = 4.0
 ColourConvert = Callable[[np.ndarray], np.ndarray]
 
 
-def crop_matrix(box: Sequence[float], size: int, scale: float) -> np.ndarray:
+def crop_matrix(box: Union[Sequence[float], np.ndarray], size: int, scale: float) -> np.ndarray:
     """Affine crop->frame for a square crop centred on ``box`` with side ``max(w, h) * scale``.
 
     Args:
@@ -86,7 +86,7 @@ def reduction_factor(crop_to_img: np.ndarray) -> int:
 
 
 def reduce_region(
-    image: np.ndarray, bounds: Sequence[float], factor: int
+    image: np.ndarray, bounds: Union[Sequence[float], np.ndarray], factor: int
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Box-average the frame region ``bounds`` = (x0, y0, x1, y1) by an integer ``factor``.
 
@@ -107,7 +107,7 @@ def reduce_region(
     to_img = np.array([[factor, 0.0, x0], [0.0, factor, y0]], dtype=np.float64)
     if nx == 0 or ny == 0:
         return np.zeros((0, 0, img.shape[2]), np.float32), to_img
-    roi = np.ascontiguousarray(img[y0 : y0 + ny * factor, x0 : x0 + nx * factor], dtype=np.float32)
+    roi: np.ndarray = np.ascontiguousarray(img[y0 : y0 + ny * factor, x0 : x0 + nx * factor], dtype=np.float32)
     if factor > 1:
         roi = cv2.resize(roi, (nx, ny), interpolation=cv2.INTER_AREA)
         if roi.ndim == 2:

@@ -76,6 +76,7 @@ PROGRESS_MIN_INTERVAL_S = 0.1
 EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
 # Imported by the real commands; a host process missing one must use the subprocess bridge.
 RUNTIME_MODULES = ("numpy", "scipy", "cv2", "openvino", "OpenImageIO")
+IMPORT_CHECKED = ("numpy",)
 # A node block in paste-ready .nk text: "Tracker4 {" at the start of a line (knobs are lower case).
 _NODE_LINE = re.compile(r"^\s*([A-Z][A-Za-z0-9_]*) \{\s*$", re.MULTILINE)
 
@@ -232,15 +233,20 @@ def _import_plugin(entry: str) -> Any:
 
 
 def missing_runtime_modules() -> List[str]:
-    """``"name: reason"`` for each module the real commands need that does not import here.
+    """``"name: reason"`` for each module the real commands need that this Python lacks.
 
-    The Nuke plugin runs the core in Nuke's own Python only when this is empty; a wheel built
-    for another Python version fails here rather than halfway through a track.
+    The Nuke plugin runs the core in Nuke's own Python only when this is empty. Only the
+    ``IMPORT_CHECKED`` modules are imported (a wheel built for another Python fails there);
+    the rest are located without importing, because importing OpenVINO starts its telemetry,
+    which forks the host process.
     """
     missing: List[str] = []
     for name in RUNTIME_MODULES:
         try:
-            importlib.import_module(name)
+            if name in IMPORT_CHECKED:
+                importlib.import_module(name)
+            elif importlib.util.find_spec(name) is None:
+                missing.append(f"{name}: not installed")
         except Exception as err:  # an ABI mismatch raises ImportError or worse; all mean "no"
             missing.append(f"{name}: {type(err).__name__}: {err}")
     return missing
@@ -279,7 +285,8 @@ def serve(stdin: IO[str], stdout: IO[str]) -> int:
     """
     writer = _LineWriter(stdout)
     cancel = threading.Event()
-    first = stdin.readline()
+    lines = _LineSource(stdin)
+    first = lines.readline()
     try:
         if not first.strip():
             raise ProtocolError("no request on stdin (expected one JSON line)")
@@ -290,7 +297,7 @@ def serve(stdin: IO[str], stdout: IO[str]) -> int:
     except ProtocolError as err:
         writer.send(error_response(err))
         return EXIT_ERROR
-    threading.Thread(target=_watch_stdin, args=(stdin, cancel), daemon=True).start()
+    threading.Thread(target=_watch_stdin, args=(lines, cancel), daemon=True).start()
     progress = _StreamProgress(writer, cancel)
     with _cancel_on_sigterm(cancel), _logs_to(writer), contextlib.redirect_stdout(sys.stderr):
         try:
@@ -371,9 +378,43 @@ class _JsonLogHandler(logging.Handler):
         )
 
 
-def _watch_stdin(stdin: IO[str], cancel: threading.Event) -> None:
+class _LineSource:
+    """Lines from stdin, read from the raw file descriptor when there is one.
+
+    ``os.read`` holds no Python-level lock while it blocks. A buffered reader would hold its
+    lock for as long as the cancel watcher waits, and a library that forks meanwhile (OpenVINO's
+    telemetry does, through multiprocessing) would hand its child that lock already taken: the
+    child then hangs at exit, keeping our stdout pipe open.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._pending = b""
+        try:
+            self._fd: Optional[int] = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self._fd = None
+
+    def readline(self) -> str:
+        """The next line including its newline, or "" at end of input."""
+        if self._fd is None:
+            return self._stream.readline()
+        while b"\n" not in self._pending:
+            chunk = os.read(self._fd, 4096)
+            if not chunk:
+                line, self._pending = self._pending, b""
+                return line.decode("utf-8", errors="replace")
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line.decode("utf-8", errors="replace") + "\n"
+
+
+def _watch_stdin(lines: _LineSource, cancel: threading.Event) -> None:
     """Set ``cancel`` when the host writes a cancel line; EOF alone is not a cancel."""
-    for line in stdin:
+    while True:
+        line = lines.readline()
+        if not line:
+            return
         text = line.strip()
         if text == CANCEL_MESSAGE:
             cancel.set()

@@ -37,8 +37,10 @@ FIT_SAMPLES_PER_SEGMENT = 24
 REPARAM_ITERATIONS = 4
 ROUND_ASPECT = 1.15
 MIN_SHAPE_EXTENT_PX = 1e-3
-EVAL_PER_SEGMENT = 32
+EVAL_PER_SEGMENT = 16
 CURVATURE_WEIGHT = 0.3
+#: Bezier samples per segment when checking ground truth for loops.
+CHECK_SAMPLES_PER_SEGMENT = 8
 HANDLE_PRIOR = 1e-3
 TANGENT_PROBE = 1e-3
 #: An open curve whose end runs on past its last anchor by more than this fraction of its length
@@ -130,14 +132,14 @@ def validate_shape(
         raise AnnotationError(
             f"shape '{name}' has all its points in one place. {fix}", path=path, frame=frame
         )
-    poly = curves.sample_bezier(pts, closed, curves.DEFAULT_SAMPLES_PER_SEGMENT)
+    poly = curves.sample_bezier(pts, closed, CHECK_SAMPLES_PER_SEGMENT)
     if closed and abs(curves.signed_area(poly)) < MIN_SHAPE_EXTENT_PX * extent:
         raise AnnotationError(
             f"shape '{name}' is closed but encloses no area. {fix}", path=path, frame=frame
         )
     hit = curves.self_intersection(poly, closed)
     if hit is not None:
-        n = curves.DEFAULT_SAMPLES_PER_SEGMENT
+        n = CHECK_SAMPLES_PER_SEGMENT
         raise AnnotationError(
             f"shape '{name}' crosses itself (segment {hit[0] // n} crosses segment {hit[1] // n}); "
             f"a rig cannot learn a twisted shape. {fix}",

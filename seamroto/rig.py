@@ -35,10 +35,17 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from seamroto import curves, revec
-from seamroto.datamodel import Annotation, RotoShape, Seam, ShapeSpec, shape_from_arrays
+from seamroto.datamodel import (
+    Annotation,
+    LandmarkTrack,
+    RotoShape,
+    Seam,
+    ShapeSpec,
+    shape_from_arrays,
+    tracks_to_array,
+)
 from seamroto.errors import (
     AnnotationError,
     ModelChecksumError,
@@ -68,15 +75,20 @@ MIN_LANDMARKS = 4
 NEAR_FRACTION = 0.02
 #: Ridge strengths tried by cross-validation, relative to the number of training samples.
 RIDGE_GRID = tuple(float(v) for v in np.logspace(-6, 2, 17))
-#: Every key already shares its points when its RMS point offset from the mean key (in the face
-#: frame) is within this fraction of the shape size; then the artist's points are kept as is.
-NATIVE_CONSISTENCY = 0.15
+#: The artist's own points are kept when at least this share of keys lines up with the median
+#: key as numbered (rather than shifted or reversed).
+NATIVE_AGREEMENT = 0.95
 #: A landmark lies on the curve (and guides it) within this fraction of the face size.
 GUIDE_FRACTION = 0.01
 #: Share of keys on which the guide landmarks must come in the same order along the curve.
 GUIDE_CONSISTENCY = 0.8
 PROCRUSTES_ITERATIONS = 5
 CV_FOLDS = 5
+#: Keys looked at to find the order of the landmarks along a curve.
+GUIDE_SAMPLE_KEYS = 32
+#: Consistent artist points whose cross-validated curve error is below this (px) are kept
+#: without trying a re-vectorisation.
+NATIVE_EXACT_PX = 0.05
 #: Keys scored (evenly spread) when candidates are compared on the curve, and the Bezier
 #: samples per segment for that comparison.
 CV_SCORE_ROWS = 48
@@ -91,6 +103,15 @@ SEAM_BAND_SUFFIX = "_band"
 #: Handle length of a quarter circle as a fraction of its radius.
 CAP_KAPPA = 4.0 / 3.0 * float(np.tan(np.pi / 8.0))
 REVEC_MODES = ("auto", "always", "never")
+#: Temporal smoothing: window half-width in sigmas, and the shortest run of frames smoothed.
+SMOOTH_WINDOW_SIGMAS = 2.5
+SMOOTH_MIN_RUN = 4
+#: Robust smoothing: biweight cut-off in multiples of the expected jitter, and re-fits.
+SMOOTH_TUKEY = 4.685
+SMOOTH_ROBUST_ITERATIONS = 2
+#: Landmark jitter (px per coordinate) a rig is regularised for by default: about what the
+#: landmark model leaves after its own temporal fusion.
+DEFAULT_LANDMARK_NOISE_PX = 0.3
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,6 +226,7 @@ class Rig:
         frames: Optional[Sequence[int]] = None,
         min_confidence: float = 0.0,
         smooth_sigma: float = 0.0,
+        smooth_noise_px: float = DEFAULT_LANDMARK_NOISE_PX,
         shapes: Optional[Sequence[str]] = None,
     ) -> Dict[str, FittedShape]:
         """Fit every shape on every frame from landmark positions.
@@ -217,8 +239,11 @@ class Rig:
             frames: Frame number of each row (default 0..F-1); runs of consecutive frames are
                 what ``smooth_sigma`` smooths along.
             min_confidence: Confidence threshold for a landmark to be used.
-            smooth_sigma: Gaussian sigma in frames for light temporal smoothing of the fitted
-                points and handles (0 = off; ~1 removes tracker jitter without visible lag).
+            smooth_sigma: Sigma in frames of a light, robust temporal smoothing of the fitted
+                points and handles (0 = off). It follows steady motion and keeps stop-motion's
+                jumps (see ``_local_quadratic``).
+            smooth_noise_px: The jitter the smoothing removes (px); changes bigger than a few
+                times this are treated as real motion.
             shapes: Fit only these shapes (default all).
 
         Returns:
@@ -261,7 +286,7 @@ class Rig:
                     target = srig.predict_face(x, fr)
                     pred[ok_idx[good]] = fr.keys_from_face(target)
             if smooth_sigma > 0:
-                pred = _smooth(pred, ok, frame_ids, smooth_sigma)
+                pred = _smooth(pred, ok, frame_ids, smooth_sigma, smooth_noise_px)
             out[srig.name] = FittedShape(
                 srig.name,
                 srig.closed,
@@ -280,6 +305,26 @@ class Rig:
                     n_frames,
                 )
         return out
+
+    def apply_tracks(
+        self,
+        tracks: Iterable[LandmarkTrack],
+        frames: Sequence[int],
+        *,
+        min_confidence: float = 0.0,
+        smooth_sigma: float = 0.0,
+        smooth_noise_px: float = DEFAULT_LANDMARK_NOISE_PX,
+    ) -> Dict[str, FittedShape]:
+        """``apply`` on landmark tracks (missing samples and track confidences respected)."""
+        arr = tracks_to_array(tracks, self.landmark_names, frames)
+        return self.apply(
+            arr[..., :2],
+            np.nan_to_num(arr[..., 2], nan=0.0),
+            frames=frames,
+            min_confidence=min_confidence,
+            smooth_sigma=smooth_sigma,
+            smooth_noise_px=smooth_noise_px,
+        )
 
     def save(self, folder: PathLike, *, overwrite: bool = False) -> List[Path]:
         """Write ``rig.json`` (schema, names, plans, stats) and ``rig.npz`` (arrays) atomically.
@@ -437,6 +482,7 @@ def learn_rig(
     near_fraction: float = NEAR_FRACTION,
     min_landmarks: int = MIN_LANDMARKS,
     frame: str = "similarity",
+    landmark_noise_px: float = DEFAULT_LANDMARK_NOISE_PX,
 ) -> Rig:
     """Learn each shape's points, handles and feather as a function of the landmarks.
 
@@ -454,6 +500,10 @@ def learn_rig(
         near_fraction: Distance (fraction of face size) within which a landmark is the shape's.
         min_landmarks: Fewest landmarks per shape (the nearest ones fill up).
         frame: Per-frame landmark normalisation, ``"similarity"`` or ``"affine"``.
+        landmark_noise_px: The tracker's expected landmark jitter (standard deviation per
+            coordinate, px). The regression is regularised as if trained on landmarks that
+            noisy, so exact ground truth does not teach it to amplify jitter; 0 fits the
+            ground truth as closely as possible.
 
     Returns:
         The rig, with per-shape statistics (re-vectorisation fit error, training error).
@@ -467,20 +517,27 @@ def learn_rig(
         raise AnnotationError(f"frame must be one of {FRAME_KINDS}, not {frame!r}")
     if revectorise not in REVEC_MODES:
         raise AnnotationError(f"revectorise must be one of {REVEC_MODES}, not {revectorise!r}")
+    if landmark_noise_px < 0:
+        raise AnnotationError(f"landmark_noise_px must be 0 or more, not {landmark_noise_px}")
     names = tuple(landmark_names)
     gathered = _gather(annotations, names, shape_names)
     shapes = []
     for name, samples in gathered.items():
-        subset = None if landmark_subsets is None else landmark_subsets.get(name)
-        k = None if point_counts is None else point_counts.get(name)
-        shapes.append(
-            _learn_shape(
-                samples, names, ridge, k, subset, revectorise, near_fraction, min_landmarks, frame
-            )
+        opts = _Options(
+            ridge=ridge,
+            k=None if point_counts is None else point_counts.get(name),
+            subset=None if landmark_subsets is None else landmark_subsets.get(name),
+            mode=revectorise,
+            near_fraction=near_fraction,
+            min_landmarks=min_landmarks,
+            frame=frame,
+            noise_var=float(landmark_noise_px) ** 2,
         )
+        shapes.append(_learn_shape(samples, names, opts))
     meta = {
         "trained_on": [a.source for a in annotations],
         "train_frames": int(sum(len(s.keys) for s in gathered.values())),
+        "landmark_noise_px": float(landmark_noise_px),
     }
     return Rig(names, tuple(shapes), meta)
 
@@ -494,7 +551,7 @@ def _gather(
     for gi, ann in enumerate(annotations):
         where = ann.source.split(" | ", 1)[0]
         frames = ann.frames
-        lm = _landmark_array(ann, names, frames)
+        lm = tracks_to_array(ann.tracks, names, frames)[..., :2]
         row = {f: i for i, f in enumerate(frames)}
         for shape in _iter_shapes(ann):
             if wanted is not None and shape.name not in wanted:
@@ -535,37 +592,28 @@ def _iter_shapes(ann: Annotation) -> Iterable[RotoShape]:
         yield from ann.frame_shapes[frame]
 
 
-def _landmark_array(ann: Annotation, names: Tuple[str, ...], frames: Sequence[int]) -> np.ndarray:
-    """(F, L, 2) landmarks with NaN where unknown."""
-    by_name = {t.name: t for t in ann.tracks}
-    out = np.full((len(frames), len(names), 2), np.nan)
-    for j, n in enumerate(names):
-        t = by_name.get(n)
-        if t is None:
-            continue
-        for i, f in enumerate(frames):
-            smp = t.samples.get(f)
-            if smp is not None:
-                out[i, j] = (smp.x, smp.y)
-    return out
+@dataclass(frozen=True)
+class _Options:
+    """``learn_rig``'s settings for one shape."""
+
+    ridge: Optional[float]
+    k: Optional[int]
+    subset: Optional[Sequence[str]]
+    mode: str
+    near_fraction: float
+    min_landmarks: int
+    frame: str
+    noise_var: float
 
 
-def _learn_shape(
-    samples: _Samples,
-    names: Tuple[str, ...],
-    ridge: Optional[float],
-    k: Optional[int],
-    subset: Optional[Sequence[str]],
-    mode: str,
-    near_fraction: float,
-    min_landmarks: int,
-    frame: str,
-) -> ShapeRig:
+def _learn_shape(samples: _Samples, names: Tuple[str, ...], opts: _Options) -> ShapeRig:
     """Rig one shape (see the module docstring for the recipe)."""
     name, closed = samples.name, samples.closed
+    ridge, k, subset, mode = opts.ridge, opts.k, opts.subset, opts.mode
+    frame, noise_var = opts.frame, opts.noise_var
     dist = _landmark_distances(samples)
     if subset is None:
-        idx = _choose_landmarks(samples.name, dist, near_fraction, min_landmarks)
+        idx = _choose_landmarks(samples.name, dist, opts.near_fraction, opts.min_landmarks)
     else:
         unknown = [n for n in subset if n not in names]
         if unknown:
@@ -604,30 +652,44 @@ def _learn_shape(
     feats = frames.features(x)
     folds = _cv_folds(np.asarray(samples.groups)[keep])
     grid = RIDGE_GRID if ridge is None else (float(ridge),)
-    cands = _candidates(name, closed, keys, face_keys, x, idx, dist[keep], frames, k, mode)
-    fits = [_fit_candidate(c, feats, folds, grid, closed) for c in cands]
-    chosen = fits[0]
-    if len(fits) > 1 and folds:
-        # Different parametrisations only compare on the curve itself: score each by its
-        # cross-validated curve distance to the artist's keys, in image pixels.
-        rows = np.unique(np.linspace(0, len(keys) - 1, CV_SCORE_ROWS).astype(int))
-        scores = []
-        for fit in fits:
-            img = frames.take(rows).keys_from_face(fit.cv_pred[rows].reshape(len(rows), -1, POINT_COLS))
-            scores.append(
-                np.mean(
-                    [
-                        curves.shape_distance(img[i], keys[r], closed, CV_SCORE_SAMPLES)
-                        for i, r in enumerate(rows)
-                    ]
-                )
+    rows = np.unique(np.linspace(0, len(keys) - 1, CV_SCORE_ROWS).astype(int))
+
+    def score(fit: _Fit) -> float:
+        """Cross-validated curve distance to the artist's keys (image px), on a sample of keys."""
+        if not folds:
+            return 0.0
+        img = frames.take(rows).keys_from_face(fit.cv_pred[rows].reshape(len(rows), -1, POINT_COLS))
+        return float(
+            np.mean(
+                [
+                    curves.shape_distance(img[i], keys[r], closed, CV_SCORE_SAMPLES)
+                    for i, r in enumerate(rows)
+                ]
             )
-        chosen = fits[int(np.argmin(scores))]
-        logger.debug("%s: cross-validated curve distance per candidate %s", name, scores)
+        )
+
+    # Different parametrisations only compare on the curve itself, so candidates are scored by
+    # their cross-validated curve distance. Consistent artist points come first: when they are
+    # already (near) exact there is nothing a re-vectorisation could add.
+    fits: List[Tuple[float, _Fit]] = []
+    if _natively_consistent(name, face_keys, k, mode):
+        targets = np.stack([fk.reshape(-1) for fk in face_keys])
+        native = _fit_candidate(
+            _Candidate(None, (), targets, np.zeros_like(targets)), feats, folds, grid, closed,
+            noise_var,
+        )
+        fits.append((score(native), native))
+    if mode != "never" and not (fits and fits[0][0] <= NATIVE_EXACT_PX):
+        cand = _revec_candidate(name, closed, keys, face_keys, x, idx, dist[keep], frames, k, bool(fits))
+        if cand is not None:
+            fit = _fit_candidate(cand, feats, folds, grid, closed, noise_var)
+            fits.append((score(fit) if fits else 0.0, fit))
+    chosen = min(fits, key=lambda sf: sf[0])[1]
+    logger.debug("%s: cross-validated curve distance per candidate %s", name, [f[0] for f in fits])
     cand, local, lam = chosen.candidate, chosen.local, chosen.ridge
     plan, guide, fit_errors = cand.plan, cand.guide, cand.fit_errors
     k_out = cand.targets.shape[1] // POINT_COLS
-    weights, f_mean, t_mean = _ridge_fit(feats, cand.encode(local, closed), lam)
+    weights, f_mean, t_mean = _ridge_fit(feats, cand.encode(local, closed), lam, noise_var)
     pred = cand.decode(local, closed, (feats - f_mean) @ weights + t_mean, slice(None))
     img_pred = frames.keys_from_face(pred.reshape(len(keys), k_out, POINT_COLS))
     train_err = [
@@ -716,7 +778,7 @@ class _Fit:
     cv_pred: np.ndarray  # (S, 8K) face frame; NaN rows never held out
 
 
-def _candidates(
+def _revec_candidate(
     name: str,
     closed: bool,
     keys: Sequence[np.ndarray],
@@ -726,22 +788,26 @@ def _candidates(
     dist: np.ndarray,
     frames: _Frames,
     k: Optional[int],
-    mode: str,
-) -> List[_Candidate]:
-    """The artist's own points (when they correspond) and/or a re-vectorisation."""
-    out = []
-    if _natively_consistent(name, face_keys, k, mode):
-        targets = np.stack([fk.reshape(-1) for fk in face_keys])
-        out.append(_Candidate(None, (), targets, np.zeros_like(targets)))
-    if mode == "never":
-        return out
+    native: bool,
+) -> Optional[_Candidate]:
+    """Targets re-vectorised, anchored on the landmarks that lie on the curve when there are any.
+
+    None when the artist's points already correspond (``native``) and no landmark lies on the
+    curve: a plain re-vectorisation cannot beat consistent artist points.
+    """
     plan = revec.plan_shape(face_keys, closed, k)
     # Re-vectorise in _img space (so fit errors are image pixels) with the face frame's axis
-    # turned into each frame; first plainly, to see the landmarks' order along the curve.
-    plain = revec.revectorise_many(keys, frames.plans_in_frames(plan), measure=False)
-    oriented = [frames.key_to_face(rv.points, j) for j, rv in enumerate(plain)]
+    # turned into each frame; first plainly (a sample of keys is enough), to see the
+    # landmarks' order along the curve.
+    some = np.unique(np.linspace(0, len(keys) - 1, GUIDE_SAMPLE_KEYS).astype(int))
+    plain = revec.revectorise_many(
+        [keys[j] for j in some], frames.take(some).plans_in_frames(plan), measure=False
+    )
+    oriented = [frames.take(some).key_to_face(rv.points, j) for j, rv in enumerate(plain)]
     face_lms = frames.points(x)
-    guide = _choose_guide(name, closed, idx, dist, face_lms, oriented)
+    guide = _choose_guide(name, closed, idx, dist[some], face_lms[some], oriented)
+    if native and not guide:
+        return None
     gcols = [list(idx).index(g) for g in guide]
     if guide:
         plan = revec.plan_anchored(plan, face_keys, list(face_lms[:, gcols]), k)
@@ -750,8 +816,7 @@ def _candidates(
     )
     targets = np.stack([frames.key_to_face(rv.points, j).reshape(-1) for j, rv in enumerate(fitted)])
     base = _baseline(x[:, gcols], plan, frames) if guide else np.zeros_like(targets)
-    out.append(_Candidate(plan, guide, targets, base, tuple(rv.fit_error_px for rv in fitted)))
-    return out
+    return _Candidate(plan, guide, targets, base, tuple(rv.fit_error_px for rv in fitted))
 
 
 def _fit_candidate(
@@ -760,6 +825,7 @@ def _fit_candidate(
     folds: Sequence[np.ndarray],
     grid: Sequence[float],
     closed: bool,
+    noise_var: float,
 ) -> _Fit:
     """Choose the residual encoding and ridge strength of one candidate by cross-validation."""
     best: Optional[_Fit] = None
@@ -767,7 +833,7 @@ def _fit_candidate(
     for local in (False, True) if cand.guide else (False,):
         decode = functools.partial(cand.decode, local, closed)
         errs, preds = _cv_errors(
-            feats, cand.encode(local, closed), folds, grid, decode, cand.targets
+            feats, cand.encode(local, closed), folds, grid, decode, cand.targets, noise_var
         )
         i = int(np.argmin(errs))
         if best is None or errs[i] < best_err:
@@ -933,6 +999,10 @@ def _natively_consistent(
 ) -> bool:
     """Whether the artist's own points already correspond from key to key (count and order).
 
+    Every key has the same count, and in the face frame each key lies closest to the median key
+    with its points as numbered, not with a different start point or direction (however much
+    the shape itself changes: a replacement mouth).
+
     Raises:
         AnnotationError: They do not, and ``mode`` is ``"never"`` (no re-vectorising allowed).
     """
@@ -940,12 +1010,19 @@ def _natively_consistent(
     ok = len(counts) == 1 and (k is None or k == len(face_keys[0]))
     why = f"point counts differ between keys ({sorted(counts)})"
     if ok:
-        stack = np.stack([fk[:, :2] for fk in face_keys])
-        mean = stack.mean(axis=0)
-        rms = np.sqrt(((stack - mean) ** 2).sum(axis=2).mean())
-        size = np.sqrt(((mean - mean.mean(axis=0)) ** 2).sum(axis=1).mean())
-        ok = bool(rms <= NATIVE_CONSISTENCY * max(size, 1e-12))
-        why = "the artists' points do not correspond between keys (start or direction differs)"
+        stack = np.stack([fk[:, :2] for fk in face_keys])  # (S, N, 2)
+        ref = np.median(stack, axis=0)
+        n = stack.shape[1]
+        closed_like = [np.roll(ref, s, axis=0) for s in range(n)]
+        alternatives = closed_like[1:] + [ref[::-1]] + [np.roll(ref[::-1], s, axis=0) for s in range(1, n)]
+        own = ((stack - ref) ** 2).sum(axis=(1, 2))
+        other = np.min([((stack - alt) ** 2).sum(axis=(1, 2)) for alt in alternatives], axis=0)
+        agree = float(np.mean(own < other))
+        ok = agree >= NATIVE_AGREEMENT
+        why = (
+            "the artists' points do not correspond between keys (start or direction differs on "
+            f"{100 * (1 - agree):.0f}% of keys)"
+        )
     if not ok and mode == "never":
         raise AnnotationError(f"shape '{name}': {why}; use revectorise='auto'")
     return ok
@@ -972,6 +1049,7 @@ def _cv_errors(
     grid: Sequence[float],
     decode: Callable[[np.ndarray, np.ndarray], np.ndarray],
     truth: np.ndarray,
+    noise_var: float,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Cross-validated squared error (in face-frame target units) for each ridge strength.
 
@@ -982,6 +1060,7 @@ def _cv_errors(
         grid: Relative ridge strengths.
         decode: ``(predicted rows, test mask) -> face-frame target rows``.
         truth: Face-frame targets (S, T).
+        noise_var: Expected landmark noise variance (px^2 per coordinate), see ``_ridge_fit``.
 
     Returns:
         Summed squared errors over all folds (G,), and the held-out predictions, decoded
@@ -1000,7 +1079,7 @@ def _cv_errors(
         xt = (feats[test] - xm) @ vt.T
         scale = _feature_scale(x)
         for i, rel in enumerate(grid):
-            lam = rel * len(x) * scale
+            lam = len(x) * (rel * scale + noise_var)
             pred = decode(xt @ ((sv / (sv * sv + lam))[:, None] * uty) + ym, test)
             preds[i, test] = pred
             errs[i] += ((pred - truth[test]) ** 2).sum()
@@ -1013,13 +1092,19 @@ def _feature_scale(x: np.ndarray) -> float:
 
 
 def _ridge_fit(
-    feats: np.ndarray, targets: np.ndarray, rel: float
+    feats: np.ndarray, targets: np.ndarray, rel: float, noise_var: float
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ridge regression on centred data; ``rel`` scaled by sample count and feature variance."""
+    """Ridge regression on centred data.
+
+    The penalty is ``n * (rel * mean feature variance + noise_var)``: the first part is the
+    cross-validated strength, the second is what training on landmarks with that much noise
+    would add (noise injection is ridge), so a rig learned from exact ground truth does not
+    amplify a tracker's jitter.
+    """
     f_mean = feats.mean(axis=0)
     t_mean = targets.mean(axis=0)
     x = feats - f_mean
-    lam = rel * len(x) * _feature_scale(x)
+    lam = len(x) * (rel * _feature_scale(x) + noise_var)
     u, sv, vt = np.linalg.svd(x, full_matrices=False)
     w = vt.T @ ((sv / (sv * sv + lam))[:, None] * (u.T @ (targets - t_mean)))
     return w, f_mean, t_mean
@@ -1132,8 +1217,15 @@ def _procrustes_mean(x: np.ndarray) -> np.ndarray:
     return mean
 
 
-def _smooth(pred: np.ndarray, ok: np.ndarray, frames: Sequence[int], sigma: float) -> np.ndarray:
-    """Gaussian smoothing along each run of consecutive, fitted frames."""
+def _smooth(
+    pred: np.ndarray, ok: np.ndarray, frames: Sequence[int], sigma: float, noise_px: float
+) -> np.ndarray:
+    """Temporal smoothing along each run of consecutive, fitted frames.
+
+    A local quadratic fit with Gaussian weights (a weighted Savitzky-Golay filter): unlike a
+    plain Gaussian it follows steady motion and acceleration without lag, so it only removes
+    frame-to-frame jitter.
+    """
     out = pred.copy()
     f = np.asarray(frames)
     start = 0
@@ -1145,10 +1237,47 @@ def _smooth(pred: np.ndarray, ok: np.ndarray, frames: Sequence[int], sigma: floa
         end = start + 1
         while end < n and ok[end] and f[end] == f[end - 1] + 1:
             end += 1
-        if end - start >= 3:
-            out[start:end] = gaussian_filter1d(pred[start:end], sigma, axis=0, mode="nearest")
+        if end - start >= SMOOTH_MIN_RUN:
+            out[start:end] = _local_quadratic(pred[start:end], sigma, noise_px)
         start = end
     return out
+
+
+def _local_quadratic(run: np.ndarray, sigma: float, noise_px: float) -> np.ndarray:
+    """Each frame replaced by a robust Gaussian-weighted quadratic fit over its neighbours.
+
+    Stop-motion moves in steps (a replacement mouth, a blink, a held pose that jumps), so after
+    a first fit, neighbours far off the local curve (Tukey biweight at ``SMOOTH_TUKEY`` times
+    ``noise_px``) are down-weighted and the fit is redone: jumps stay sharp, jitter goes.
+
+    Args:
+        run: Consecutive frames (n, ...); column 0/1 of the last axis are not special.
+        sigma: Gaussian sigma in frames.
+        noise_px: Expected jitter in px (the biweight scale).
+
+    Returns:
+        The smoothed run, same shape.
+    """
+    n = len(run)
+    half = max(1, int(np.ceil(SMOOTH_WINDOW_SIGMAS * sigma)))
+    flat = run.reshape(n, -1)
+    out = np.empty_like(flat)
+    cutoff = SMOOTH_TUKEY * max(noise_px, 1e-6)
+    for t in range(n):
+        lo, hi = max(0, t - half), min(n, t + half + 1)
+        dt = np.arange(lo, hi, dtype=np.float64) - t
+        w = np.exp(-0.5 * (dt / sigma) ** 2)
+        basis = np.stack([np.ones_like(dt), dt, dt * dt], axis=1)[:, : min(3, hi - lo)]
+        y = flat[lo:hi]
+        robust = np.ones_like(w)
+        for _ in range(SMOOTH_ROBUST_ITERATIONS + 1):
+            wb = basis * (w * robust)[:, None]
+            coef = np.linalg.lstsq(wb.T @ basis, wb.T @ y, rcond=None)[0]
+            resid = np.sqrt(((basis @ coef - y) ** 2).mean(axis=1))
+            robust = np.clip(1.0 - (resid / cutoff) ** 2, 0.0, None) ** 2
+            robust[t - lo] = 1.0  # the frame itself always counts
+        out[t] = coef[0]
+    return out.reshape(run.shape)
 
 
 def _plan_from_doc(doc: Mapping[str, Any]) -> revec.RevecPlan:

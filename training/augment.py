@@ -183,9 +183,9 @@ def swap_background(
     centre = p.mean(axis=0)
     grown = centre + (p - centre) * cfg.face_hull_grow
     hull = cv2.convexHull(np.round(grown * 16).astype(np.int32))
-    mask = np.zeros((size, size), np.float32)
-    cv2.fillConvexPoly(mask, hull, 1.0, cv2.LINE_AA, shift=4)
-    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, size / 64))[:, :, None]
+    hull_mask = np.zeros((size, size), np.float32)
+    cv2.fillConvexPoly(hull_mask, hull, 1.0, cv2.LINE_AA, shift=4)
+    mask = cv2.GaussianBlur(hull_mask, (0, 0), max(1.0, size / 64))[:, :, None]
     bg = random_texture(rng, size)
     crop[:] = crop * mask + bg * (1.0 - mask)
     return crop

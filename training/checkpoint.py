@@ -80,7 +80,7 @@ def save_checkpoint(path: Path, arrays: Mapping[str, np.ndarray], meta: Mapping[
         shutil.rmtree(old, ignore_errors=True)
         os.replace(path, old)
     with staged_dir(path) as tmp:
-        np.savez(tmp / STATE_NPZ, **arrays)
+        np.savez(tmp / STATE_NPZ, **dict(arrays))  # type: ignore[arg-type]
         (tmp / STATE_JSON).write_text(
             json.dumps({"schema": CHECKPOINT_SCHEMA, **meta}, indent=1), encoding="utf-8"
         )

@@ -51,7 +51,7 @@ class NetConfig:
         """Inverse of ``to_json``; refuses another architecture name."""
         if d.get("arch", ARCH_NAME) != ARCH_NAME:
             raise ValueError(f"architecture {d.get('arch')!r} is not {ARCH_NAME!r}")
-        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        kw: Dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**kw)
 
     @property
@@ -115,6 +115,7 @@ class SoftArgmax(nn.Module):
     def __init__(self, size: int, stride: int, conf_spread_px: float) -> None:
         super().__init__()
         grid = (torch.arange(size, dtype=torch.float32) + 0.5) * stride
+        self.grid: torch.Tensor
         self.register_buffer("grid", grid, persistent=False)
         self.size = size
         self.conf_spread_px = conf_spread_px
@@ -150,6 +151,8 @@ class LandmarkNet(nn.Module):
         if cfg.input_size % 16:
             raise ValueError("input_size must be a multiple of 16")
         self.cfg = cfg
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
         w4, w8, w16, w16b = cfg.widths
@@ -157,7 +160,7 @@ class LandmarkNet(nn.Module):
         self.stem = nn.Sequential(_conv_bn(3, cfg.stem, 3, 2), InvertedResidual(cfg.stem, cfg.stem, 1, 1))
         self.s4 = self._stage(cfg.stem, w4, r4, cfg.expand)
         self.s8 = self._stage(w4, w8, r8, cfg.expand)
-        s16 = [self._stage(w8, w16, r16, cfg.expand)]
+        s16: list[nn.Module] = [self._stage(w8, w16, r16, cfg.expand)]
         s16 += [InvertedResidual(w16 if i == 0 else w16b, w16b, 1, cfg.expand) for i in range(r16b)]
         self.s16 = nn.Sequential(*s16)
         d = cfg.decoder

@@ -36,6 +36,7 @@ from seamroto.models import (
     CropRule,
     ModelCard,
     file_sha256,
+    LandmarkModel,
     load_model,
     read_card,
     verify_files,
@@ -202,7 +203,7 @@ def train_loop(
     progress = progress or NullProgress()
     key = run_key or {}
     net.train()
-    net.to(memory_format=torch.channels_last)
+    net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
     if resume and checkpoint_dir is not None:
@@ -269,7 +270,7 @@ ShotLike = Union[Annotation, AnnotatedFrames]
 def _as_frames(items: Sequence[ShotLike]) -> List[AnnotatedFrames]:
     out: List[AnnotatedFrames] = []
     for a in items:
-        out.append(annotation_shot(a) if isinstance(a, Annotation) else a)
+        out.append(annotation_shot(a) if isinstance(a, Annotation) else a)  # type: ignore[arg-type]
     return out
 
 
@@ -431,7 +432,7 @@ def train_character(
 
     target = next_free_dir(out_dir)
     with staged_dir(target) as tmp:
-        np.savez(tmp / WEIGHTS_NAME, **module_arrays(net))
+        np.savez(tmp / WEIGHTS_NAME, **module_arrays(net))  # type: ignore[arg-type]
         calib, _ = sampler.eval_crops()
         held_crops = held_mats = None
         if held:
@@ -484,7 +485,10 @@ def train_character(
                 model = load_model(tmp, precision)
                 from seamroto.landmarks import infer_crops
 
-                pred = predict_records(lambda c, m=model: infer_crops(m, c)[0], sampler, held)
+                def run(crops: np.ndarray, m: LandmarkModel = model) -> np.ndarray:
+                    return infer_crops(m, crops)[0]
+
+                pred = predict_records(run, sampler, held)
                 metrics[precision] = error_stats(frame_errors(pred, held))
             card = replace(card, metrics=metrics)
             write_card(tmp, card)

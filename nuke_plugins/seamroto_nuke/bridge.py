@@ -36,6 +36,7 @@ CANCEL_LINE = "cancel\n"
 CANCEL_POLL_S = 0.1
 CANCEL_GRACE_S = 10.0
 KILL_GRACE_S = 5.0
+EXIT_GRACE_S = 10.0
 STDERR_TAIL_LINES = 40
 MODE_AUTO, MODE_INPROCESS, MODE_SUBPROCESS = "auto", "inprocess", "subprocess"
 # Nuke's own Python settings would make the core's interpreter load Nuke's libraries.
@@ -210,10 +211,9 @@ def run_subprocess(
     try:
         stdin.write(json.dumps(request) + "\n")
         stdin.flush()
-    except OSError as err:
-        proc.kill()
-        raise BridgeError(f"the SeamRoto core did not accept the request: {err}", path=python) from err
-    watcher.start()
+        watcher.start()
+    except OSError as err:  # it died at start-up: its exit code and stderr say why (below)
+        logger.debug("the core did not read the request: %s", err)
     final: Optional[Dict[str, Any]] = None
     try:
         for line in proc.stdout:
@@ -230,17 +230,17 @@ def run_subprocess(
                 core_logger.log(level if isinstance(level, int) else logging.INFO, "%s", message.get("message", ""))
             elif kind in ("result", "error"):
                 final = message
-                finished.set()
-                # EOF on the core's stdin ends its cancel reader, so it can exit at once.
-                _close_quietly(stdin)
-        proc.wait()
+                break  # the answer is complete; a process the core forked may hold stdout open
     finally:
         finished.set()
-        _close_quietly(stdin)
-        if proc.poll() is None:
+        _close_quietly(stdin)  # EOF ends the core's cancel reader, so it exits at once
+        try:
+            proc.wait(timeout=EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            logger.warning("the core did not exit %.0f s after answering; killing it", EXIT_GRACE_S)
             proc.kill()
             proc.wait()
-        stderr_thread.join(timeout=KILL_GRACE_S)
+        stderr_thread.join(timeout=EXIT_GRACE_S)
     return _final_outputs(final, proc.returncode, cancel_state["sent"], list(tail), python)
 
 

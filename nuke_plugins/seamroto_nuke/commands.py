@@ -92,7 +92,8 @@ def track(node: nuke.Node) -> jobs.Job:
         plate = render.plate_from_read(source, first, last)
     else:
         render_dir = out_root / f"{prefix}_v{version}.plate"
-        assert isinstance(node, nuke.Group)
+        if not isinstance(node, nuke.Group):
+            raise InputError("is not a Group, so it cannot render its input", node=node.name())
         plate = render.render_input(node, nodes.SEAMROTO.inputs[0], first, last, render_dir)
     args: Dict[str, Any] = {
         **plate.to_args(),

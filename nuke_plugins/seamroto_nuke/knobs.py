@@ -155,6 +155,9 @@ _TROUBLESHOOT = _button(
     "Check the install: which Python runs the core, its version, the models it can see, and "
     "where the log is. Send the result to your TD when something fails.",
 )
+_ACTIONS_DIVIDER = KnobSpec(
+    "actions_divider", DIVIDER, "", "The buttons below run this node's actions in the background."
+)
 _OPEN_REPORT = _button(
     OPEN_REPORT, "Open report", "Open the HTML review report of the last run in a web browser."
 )
@@ -230,7 +233,7 @@ SEAMROTO_KNOBS = NodeKnobs(
             "Also write an HTML report with per-frame confidence for review.", default=True,
         ),
         _OUTPUT_DIR,
-        KnobSpec("actions_divider", DIVIDER, "", "Actions."),
+        _ACTIONS_DIVIDER,
         _button(
             TRACK,
             "Track",
@@ -316,7 +319,7 @@ TRAIN_KNOBS = NodeKnobs(
             "else the install's models/ folder.",
             default="",
         ),
-        KnobSpec("actions_divider", DIVIDER, "", "Actions."),
+        _ACTIONS_DIVIDER,
         _button(
             TRAIN,
             "Train",
@@ -368,7 +371,7 @@ REFIT_KNOBS = NodeKnobs(
             default=0.0, value_range=(0.0, 5.0),
         ),
         _OUTPUT_DIR,
-        KnobSpec("actions_divider", DIVIDER, "", "Actions."),
+        _ACTIONS_DIVIDER,
         _button(
             REFIT,
             "Rebuild shapes",

@@ -102,8 +102,9 @@ def resolve_model(models: List[ModelChoice], character: str, version: str) -> Op
     return None
 
 
-def venv_python(install_dir: Path = INSTALL_DIR) -> Path:
+def venv_python(install_dir: Optional[Path] = None) -> Path:
     """The interpreter of the install's own venv (``.venv`` next to ``nuke_plugins``)."""
+    install_dir = INSTALL_DIR if install_dir is None else install_dir
     if sys.platform == "win32":
         return install_dir / ".venv" / "Scripts" / "python.exe"
     return install_dir / ".venv" / "bin" / "python"

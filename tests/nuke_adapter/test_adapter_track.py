@@ -249,7 +249,9 @@ def test_missing_input_and_missing_models_are_knob_messages(
     assert "SEAMROTO_MODELS" in fake._fake.messages[-1]
 
 
-def test_a_farm_rerun_reuses_the_model_version_the_artist_tracked_with(sr: types.SimpleNamespace, tmp_path: Path) -> None:
+def test_a_farm_rerun_reuses_the_model_version_the_artist_tracked_with(
+    sr: types.SimpleNamespace, tmp_path: Path
+) -> None:
     fake = sr.nuke
     read, node = _seamroto_on_read(sr, tmp_path)
     node["used_character"].setValue("mara")

@@ -1,0 +1,423 @@
+"""The main job, end to end: plates -> face box -> landmarks -> fused tracks -> shapes -> nodes.
+
+Each ``*_command`` is what one CLI subcommand (and the Nuke bridge) runs. Outputs are built in a
+staged folder and renamed into place when complete, so a cancel or crash leaves nothing partial,
+and an existing output folder is never touched: a re-run gets the next version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from seamroto import config
+from seamroto.character import CharacterInfo, read_character
+from seamroto.datamodel import LandmarkSample, LandmarkTrack, RotoShape, Shot
+from seamroto.errors import CancelledError, SeamRotoError
+from seamroto.fileio import next_free_dir, staged_dir
+from seamroto.progress import NullProgress, Progress
+from seamroto.result import ModelRef, TrackResult, read_result, write_result
+
+logger = logging.getLogger(__name__)
+
+FACE_SEARCH_DOWNSCALE = 4  # the face search runs on a quarter-resolution copy of each frame
+FLOW_MARGIN = 0.35  # region around the face box converted to grey for optical flow
+LAYOUT_STEP_Y = 120
+BACKDROP_COLOUR = 0x4B5B6BFF
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    """Knobs of a tracking run (None = the character's or SeamRoto's default)."""
+
+    first: Optional[int] = None
+    last: Optional[int] = None
+    confidence_threshold: Optional[float] = None
+    smoothing: Optional[float] = None
+    seam_band_px: Optional[float] = None
+    feather_px: Optional[float] = None
+    precision: str = "fp32"
+    report: bool = False
+    colourspace: Optional[str] = None
+    repair_preview: bool = False
+
+
+@dataclass(frozen=True)
+class Character:
+    """A loaded character model folder: landmark model, rig, face model and facts."""
+
+    path: Path
+    model: Any  # seamroto.models.LandmarkModel
+    rig: Any  # seamroto.rig.Rig
+    face_model: Any  # seamroto.face.FaceModel
+    info: CharacterInfo
+
+    @property
+    def ref(self) -> ModelRef:
+        """Name, version and IR digest, recorded in every output."""
+        card = self.model.card
+        xml = "model.xml" if self.model.precision == "fp32" else "model_int8.xml"
+        return ModelRef(card.character, card.version, str(card.files.get(xml, "")))
+
+
+def load_character(path: Path, precision: str = "fp32") -> Character:
+    """Verify and load everything in a model folder (hashes first, nothing executed)."""
+    from seamroto.face import read_face_model
+    from seamroto.models import load_model
+    from seamroto.rig import Rig
+
+    model = load_model(path, precision)
+    return Character(Path(path), model, Rig.load(path), read_face_model(path), read_character(path))
+
+
+def _check(progress: Progress, what: str, frame: Optional[int] = None) -> None:
+    if progress.cancelled:
+        raise CancelledError(f"{what} cancelled", frame=frame)
+
+
+def _flow_gray(image_lin: np.ndarray, box: Tuple[float, float, float, float], convert: Callable) -> np.ndarray:
+    """A full-size grey uint8 frame holding only the region around the face (the rest black).
+
+    LK only looks near the landmarks, so converting just that region saves most of the colour
+    work of a 2K frame.
+    """
+    from seamroto.flow import to_gray_u8
+
+    h, w = image_lin.shape[:2]
+    out = np.zeros((h, w), np.uint8)
+    if not np.all(np.isfinite(box)):
+        return out
+    x, y, bw, bh = box
+    x0, y0 = int(max(0, x - FLOW_MARGIN * bw)), int(max(0, y - FLOW_MARGIN * bh))
+    x1, y1 = int(min(w, x + bw * (1 + FLOW_MARGIN))), int(min(h, y + bh * (1 + FLOW_MARGIN)))
+    if x1 > x0 and y1 > y0:
+        out[y0:y1, x0:x1] = to_gray_u8(convert(np.ascontiguousarray(image_lin[y0:y1, x0:x1], np.float32)))
+    return out
+
+
+@dataclass(frozen=True)
+class _Detections:
+    frames: Tuple[int, ...]
+    points: np.ndarray  # (F, L, 2)
+    conf: np.ndarray  # (F, L)
+    grays: List[np.ndarray]
+    face_flags: Dict[int, str]
+    face_absent: Tuple[int, ...]
+    face_boxes: Dict[int, Tuple[float, float, float, float]]
+    timings: Dict[str, float]
+
+
+def detect_shot(seq: Any, character: Character, colourspace: str, progress: Progress) -> _Detections:
+    """Decode every frame once, find the face, and detect landmarks on each frame."""
+    from seamroto.colour import to_model_space
+    from seamroto.face import box_from_landmarks, locate_faces
+    from seamroto.landmarks import predict_landmarks
+
+    def convert(img: np.ndarray) -> np.ndarray:
+        return to_model_space(img, colourspace)
+
+    frames = list(seq.frames)
+    total = len(frames)
+    timings = {"decode": 0.0, "face": 0.0, "landmarks": 0.0, "flow_prep": 0.0}
+    plates: Dict[int, np.ndarray] = {}
+    small: List[Tuple[int, np.ndarray]] = []
+    t0 = time.perf_counter()
+    for i, (frame, img) in enumerate(seq.iter_frames(prefetch=1)):
+        _check(progress, "tracking", frame)
+        progress.update(i, total * 3, f"reading frame {frame}")
+        plates[frame] = img.astype(np.float16)
+        h, w = img.shape[:2]
+        size = (w // FACE_SEARCH_DOWNSCALE, h // FACE_SEARCH_DOWNSCALE)
+        quarter = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        small.append((frame, convert(quarter)))
+    timings["decode"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    scale = FACE_SEARCH_DOWNSCALE
+    train_w = character.info.training_width or seq.width
+    face_model = dataclasses.replace(
+        character.face_model, box_width_px=character.face_model.box_width_px * (seq.width / train_w) / scale
+    )
+    located = locate_faces(small, face_model)
+    timings["face"] = time.perf_counter() - t0
+
+    names = character.model.landmark_names
+    points = np.full((total, len(names), 2), np.nan)
+    conf = np.zeros((total, len(names)), np.float32)
+    face_flags: Dict[int, str] = {}
+    absent: List[int] = []
+    boxes: Dict[int, Tuple[float, float, float, float]] = {}
+    grays: List[np.ndarray] = []
+    t_lm = t_flow = 0.0
+    for i, frame in enumerate(frames):
+        _check(progress, "tracking", frame)
+        progress.update(total + i, total * 3, f"landmarks, frame {frame}")
+        fb = located.get(frame)
+        img = plates.pop(frame).astype(np.float32)
+        if fb is None or not fb.found:
+            absent.append(frame)
+            face_flags[frame] = fb.reason if fb is not None else "no face found"
+            grays.append(np.zeros(img.shape[:2], np.uint8))
+            continue
+        if not fb.ok:
+            face_flags[frame] = fb.reason
+        box = np.array([[fb.x * scale, fb.y * scale, fb.w * scale, fb.h * scale]])
+        t1 = time.perf_counter()
+        pts, c = predict_landmarks(character.model, img, box, convert=convert, refine=1)
+        points[i], conf[i] = pts[0], c[0]
+        t_lm += time.perf_counter() - t1
+        lm_box = box_from_landmarks(pts[0], image_size=(img.shape[1], img.shape[0]))
+        boxes[frame] = lm_box.as_tuple()
+        if lm_box.status != "ok" and frame not in face_flags:
+            face_flags[frame] = lm_box.reason
+        t1 = time.perf_counter()
+        grays.append(_flow_gray(img, lm_box.as_tuple(), convert))
+        t_flow += time.perf_counter() - t1
+    timings["landmarks"], timings["flow_prep"] = t_lm, t_flow
+    return _Detections(tuple(frames), points, conf, grays, face_flags, tuple(absent), boxes, timings)
+
+
+def fuse_detections(det: _Detections, character: Character, options: TrackOptions, progress: Progress) -> Any:
+    """Optical flow between frames plus the offline smoother: steady tracks with confidence."""
+    from seamroto.flow import landmark_flow
+    from seamroto.fusion import FusionParams, discontinuous_mask, fuse_tracks
+
+    names = character.model.landmark_names
+    disc = [n for n in character.info.discontinuous if n in names]
+    progress.update(len(det.frames) * 2, len(det.frames) * 3, "optical flow")
+    skip = discontinuous_mask(names, disc) if disc else None
+    fwd, bwd = landmark_flow(det.grays, det.points, skip=skip)
+    params = FusionParams()
+    if options.smoothing is not None:
+        params = dataclasses.replace(params, smoothing=float(options.smoothing))
+    if options.confidence_threshold is not None:
+        params = dataclasses.replace(params, confidence_threshold=float(options.confidence_threshold))
+    return fuse_tracks(
+        det.frames,
+        det.points,
+        det.conf,
+        fwd,
+        bwd,
+        landmark_names=names,
+        discontinuous=disc,
+        face_flags=det.face_flags,
+        face_absent=det.face_absent,
+        params=params,
+    )
+
+
+def fit_shapes(
+    points: np.ndarray, conf: np.ndarray, frames: Sequence[int], character: Character, options: TrackOptions
+) -> Tuple[Tuple[RotoShape, ...], Dict[str, Tuple[int, ...]]]:
+    """Every rigged shape on every frame, plus seam bands; returns shapes and per-shape flags."""
+    from seamroto.rig import fitted_to_roto_shapes, seam_band
+
+    threshold = options.confidence_threshold
+    if threshold is None:
+        threshold = config.DEFAULT_CONFIDENCE_THRESHOLD
+    fitted = character.rig.apply(points, conf, frames=frames, min_confidence=min(threshold, 0.05), smooth_sigma=1.0)
+    flags = {name: fs.flagged_frames for name, fs in fitted.items() if fs.flagged_frames}
+    shapes = list(fitted_to_roto_shapes(fitted))
+    feather = options.feather_px
+    if feather is not None:
+        shapes = [dataclasses.replace(s, feather=float(feather)) if s.closed else s for s in shapes]
+    if options.seam_band_px is not None:
+        by_name = {fs.name: fs for fs in fitted.values()}
+        shapes = [s for s in shapes if not s.name.endswith("_band")]
+        for seam in character.info.seams:
+            fs = by_name.get(seam.name)
+            if fs is not None and not fs.closed:
+                band_feather = config.DEFAULT_FEATHER_PX if feather is None else feather
+                shapes.append(seam_band(fs, options.seam_band_px, band_feather))
+    return tuple(shapes), flags
+
+
+def tracks_from_fused(fused: Any, names: Sequence[str]) -> Tuple[LandmarkTrack, ...]:
+    """Fused arrays -> LandmarkTracks, leaving unknown frames out (never fabricated)."""
+    out = []
+    for j, name in enumerate(names):
+        samples = {}
+        for i, f in enumerate(fused.frames):
+            x, y = fused.points[i, j]
+            if np.isfinite(x) and np.isfinite(y):
+                samples[int(f)] = LandmarkSample(float(x), float(y), float(fused.confidence[i, j]), True)
+        out.append(LandmarkTrack(name, samples))
+    return tuple(out)
+
+
+def write_outputs(
+    out: Path, result: TrackResult, shot: Shot, *, seam_width_px: float, extra_nodes: Sequence[str] = ()
+) -> Dict[str, Path]:
+    """tracks.nk, shapes.nk, seamroto.nk and result.json in ``out`` (a staged folder)."""
+    from seamroto.nk import writer
+    from seamroto.repair import seam_keys, write_wire_removal
+
+    w, h = result.width, result.height
+    read = writer.write_read(shot, name="SeamRoto_plate", xpos=0, ypos=0)
+    tracker = writer.write_tracker(
+        result.tracks, name="SeamRoto_tracks", height=h, width=w, first=result.first, last=result.last,
+        xpos=0, ypos=LAYOUT_STEP_Y,
+    )
+    roto = writer.write_roto(result.shapes, name="SeamRoto_shapes", width=w, height=h, xpos=0, ypos=2 * LAYOUT_STEP_Y,
+                             connect_input=True)
+    paths = {
+        "tracks": writer.write_script_file(out / "tracks.nk", writer.write_script([read, tracker])),
+        "shapes": writer.write_script_file(
+            out / "shapes.nk",
+            writer.write_script([writer.write_roto(result.shapes, name="SeamRoto_shapes", width=w, height=h)]),
+        ),
+    }
+    frames = list(range(result.first, result.last + 1))
+    repairs: List[str] = []
+    for k, seam in enumerate(result.seams):
+        keys = seam_keys(seam, result.tracks, frames)
+        if keys.points:
+            repairs.append(
+                write_wire_removal(keys, height=h, name=f"SeamRoto_repair_{seam.name}", width_px=seam_width_px,
+                                   xpos=0, ypos=(3 + k) * LAYOUT_STEP_Y)
+            )
+    bottom = (3 + max(1, len(repairs))) * LAYOUT_STEP_Y
+    backdrop = writer.write_backdrop(
+        f"SeamRoto {result.model.name} {result.model.version}", -60, -80, 260, bottom + 80, BACKDROP_COLOUR,
+        name="SeamRoto_backdrop",
+    )
+    main = [backdrop, read, tracker, roto, *repairs, *extra_nodes]
+    paths["seamroto"] = writer.write_script_file(out / "seamroto.nk", writer.write_script(main))
+    paths["result"] = write_result(out / "result.json", result)
+    return paths
+
+
+def track_shot(
+    plates: str, model_dir: Path, options: TrackOptions = TrackOptions(), progress: Optional[Progress] = None
+) -> Tuple[TrackResult, Shot, Character, Dict[str, float]]:
+    """Track one shot in memory (no files written): the core of ``seamroto track``."""
+    progress = progress or NullProgress()
+    from seamroto.colour import colourspace_for
+    from seamroto.plates import PlateSequence
+
+    started = time.perf_counter()
+    character = load_character(model_dir, options.precision)
+    seq = PlateSequence.open(plates, options.first, options.last, colourspace=options.colourspace)
+    colourspace = options.colourspace or seq.colourspace or colourspace_for(plates)
+    shot = dataclasses.replace(seq.shot(), colourspace=colourspace)
+    logger.info("tracking %s frames %d-%d (%dx%d, %s) with %s %s", plates, seq.first, seq.last, seq.width,
+                seq.height, colourspace, character.ref.name, character.ref.version)
+    det = detect_shot(seq, character, colourspace, progress)
+    t0 = time.perf_counter()
+    fused = fuse_detections(det, character, options, progress)
+    det.timings["fusion"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    shapes, shape_flags = fit_shapes(fused.points, fused.confidence, det.frames, character, options)
+    det.timings["fit"] = time.perf_counter() - t0
+    names = character.model.landmark_names
+    result = TrackResult(
+        width=seq.width,
+        height=seq.height,
+        first=seq.first,
+        last=seq.last,
+        model=character.ref,
+        tracks=tracks_from_fused(fused, names),
+        shapes=shapes,
+        flagged_frames=tuple(int(f) for f in fused.flagged_frames),
+        flag_reasons={int(f): str(r) for f, r in fused.reasons.items()},
+        shape_flags=shape_flags,
+        plates=str(plates),
+        colourspace=colourspace,
+        seams=character.info.seams,
+        face_boxes=det.face_boxes,
+        extra={"options": {k: v for k, v in dataclasses.asdict(options).items() if v is not None}},
+    )
+    det.timings["total"] = time.perf_counter() - started
+    return result, shot, character, det.timings
+
+
+def track_command(
+    plates: str, model_dir: Path, output: Path, options: TrackOptions = TrackOptions(),
+    progress: Optional[Progress] = None
+) -> Dict[str, Path]:
+    """``seamroto track``: track a shot and write every output into a new folder."""
+    progress = progress or NullProgress()
+    result, shot, character, timings = track_shot(plates, model_dir, options, progress)
+    out = next_free_dir(output)
+    seam_width = options.seam_band_px or config.DEFAULT_SEAM_BAND_PX
+    with staged_dir(out) as tmp:
+        paths = write_outputs(tmp, result, shot, seam_width_px=seam_width)
+        if options.report:
+            paths["report"] = _write_report(tmp, result, options)
+        if options.repair_preview:
+            paths.update(_write_repair(tmp, result, progress))
+    progress.update(1, 1, "done")
+    logger.info("tracked %d frames in %.1f s (%s)", result.last - result.first + 1, timings["total"],
+                ", ".join(f"{k} {v:.1f}s" for k, v in timings.items() if k != "total"))
+    return {k: out / p.relative_to(tmp) for k, p in paths.items()}
+
+
+def _display_reader(result: TrackResult) -> Callable[[int], Optional[np.ndarray]]:
+    from seamroto.colour import to_model_space
+    from seamroto.plates import expand_pattern, read_frame
+
+    def display(frame: int) -> Optional[np.ndarray]:
+        try:
+            return to_model_space(read_frame(expand_pattern(result.plates, frame)), result.colourspace)
+        except SeamRotoError as err:
+            logger.warning("report: frame %d unreadable (%s)", frame, err)
+            return None
+
+    return display
+
+
+def _write_report(out: Path, result: TrackResult, options: TrackOptions) -> Path:
+    from seamroto.report import build_report, write_report
+
+    threshold = options.confidence_threshold
+    if threshold is None:
+        threshold = config.DEFAULT_CONFIDENCE_THRESHOLD
+    return write_report(out / "report.html", build_report(result, _display_reader(result), threshold=threshold))
+
+
+def _write_repair(out: Path, result: TrackResult, progress: Progress) -> Dict[str, Path]:
+    """Preview clean plates and seam mattes (PNG), inpainted along each seam band."""
+    from seamroto.plates import write_frame
+    from seamroto.repair import full_matte, inpaint_seam, seam_bands
+
+    bands = seam_bands(result.shapes)
+    display = _display_reader(result)
+    clean_dir, matte_dir = out / "clean", out / "matte"
+    total = result.last - result.first + 1
+    for i, frame in enumerate(range(result.first, result.last + 1)):
+        _check(progress, "repair preview", frame)
+        progress.update(i, total, f"repair preview, frame {frame}")
+        img = display(frame)
+        if img is None:
+            continue
+        write_frame(clean_dir / f"clean.{frame:04d}.png", inpaint_seam(img, bands, frame))
+        matte = full_matte(bands, frame, result.width, result.height)
+        write_frame(matte_dir / f"seam_matte.{frame:04d}.png", np.repeat(matte[..., None], 3, axis=2))
+    return {"clean_plates": clean_dir / "clean.####.png", "seam_mattes": matte_dir / "seam_matte.####.png"}
+
+
+def repair_command(result_path: Path, output: Path, progress: Optional[Progress] = None) -> Dict[str, Path]:
+    """``seamroto repair``: preview clean plates for a tracked shot, without Nuke."""
+    progress = progress or NullProgress()
+    result = read_result(result_path)
+    out = next_free_dir(output)
+    with staged_dir(out) as tmp:
+        paths = _write_repair(tmp, result, progress)
+    return {k: out / p.relative_to(tmp) for k, p in paths.items()}
+
+
+def export_command(result_path: Path, *, fxs: Path) -> Path:
+    """``seamroto export --fxs``: Silhouette shapes from a result."""
+    from seamroto.silhouette import export_fxs
+
+    target = Path(fxs)
+    if target.exists():
+        target = next_free_dir(target.with_suffix("")).with_suffix(target.suffix)
+    return export_fxs(read_result(result_path), target)
