@@ -51,8 +51,7 @@ def load_nk_annotation(path: Union[str, Path]) -> Annotation:
             "(one Tracker4 track per landmark) and/or their Roto shapes",
             path=str(path),
         )
-    logger.info("%s: %d landmarks, %d shapes, frames %d-%d", path.name, len(tracks), len(shapes),
-                shot.first, shot.last)
+    logger.info("%s: %d landmarks, %d shapes, frames %d-%d", path.name, len(tracks), len(shapes), shot.first, shot.last)
     return Annotation(str(path), shot, tuple(tracks.values()), tuple(shapes))
 
 

@@ -12,7 +12,7 @@ detector (none works on puppets). The model is
   global gain in both linear and power-law encoded spaces), as a second vote.
 
 A frame is reduced to a working image in which the template is ``TEMPLATE_WIDTH_PX`` wide
-(about 1/16 of a 2K frame for a 400 px face), matched at a few scales, and its best local maxima
+(about 1/14 of full size for a 400 px face box), matched at a few scales, and its best local maxima
 become candidates. A Viterbi pass over the whole shot then picks one candidate (or "lost") per
 frame, trading score against motion, which is a search near the previous box plus full-frame
 re-detection in one global step. The picked path is smoothed with the landmark fusion smoother

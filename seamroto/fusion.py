@@ -491,15 +491,18 @@ def _components(linked: np.ndarray, has_det: np.ndarray) -> np.ndarray:
 def _pack(ab: np.ndarray, rows: np.ndarray, cols: np.ndarray, blocks: np.ndarray) -> None:
     """Add 2x2 ``blocks[k]`` at H[rows[k]:+2, cols[k]:+2] into the upper band ``ab``.
 
-    Only entries on or above the diagonal are stored; a block straddling the diagonal
-    (rows == cols) contributes its upper triangle. Every row/col pair must be within the band.
+    ``rows - cols`` must be the same for every block (one kind of coupling per call), so each
+    entry lands in one band row at distinct columns. Only entries on or above the diagonal
+    are stored; a block on the diagonal contributes its upper triangle.
     """
+    if len(rows) == 0:
+        return
     u = ab.shape[0] - 1
+    delta = int(rows[0] - cols[0])
     for p in range(2):
         for q in range(2):
-            i, j = rows + p, cols + q
-            keep = i <= j
-            np.add.at(ab, (u + i[keep] - j[keep], j[keep]), blocks[keep, p, q])
+            if delta + p <= q:
+                ab[u + delta + p - q, cols + q] += blocks[:, p, q]
 
 
 def _normal_matrix(
@@ -554,30 +557,38 @@ def _normal_matrix(
 def _diag_inverse(ub: np.ndarray) -> np.ndarray:
     """Diagonal of H^-1 from H's upper banded Cholesky factor (Takahashi's recursion).
 
-    ``ub`` is in ``cholesky_banded`` upper form: ub[u + i - j, j] = U[i, j]. Only entries of
-    H^-1 inside the band are computed, O(n u^2).
+    ``ub`` is in ``cholesky_banded`` upper form, ub[u + i - j, j] = U[i, j], for one matrix
+    (u + 1, n) or a stack of them (K, u + 1, n), computed together. Only the entries of H^-1
+    inside the band are needed: O(n u^2).
+
+    Returns:
+        Shape: (n,) or (K, n).
     """
-    u = ub.shape[0] - 1
-    n = ub.shape[1]
-    rows = ub.tolist()
-    # sig[d][i] = (H^-1)[i, i + d]
-    sig = [[0.0] * (n + u + 1) for _ in range(u + 1)]
+    single = ub.ndim == 2
+    stack = ub[None] if single else ub
+    k_count, rows, n = stack.shape
+    u = rows - 1
+    # upper[k - 1][:, i] = U[i, i + k] (0 beyond the matrix)
+    padded = np.zeros((k_count, rows, n + u))
+    padded[:, :, :n] = stack
+    upper = [padded[:, u - k, k : n + k] for k in range(1, u + 1)]
+    diag = stack[:, u, :]
+    # sig[d][:, i] = (H^-1)[i, i + d], padded so that i + d may run past the end
+    sig = np.zeros((u + 1, k_count, n + u + 1))
     for i in range(n - 1, -1, -1):
-        dii = rows[u][i]
-        uik = [rows[u - k][i + k] if i + k < n else 0.0 for k in range(1, u + 1)]
-        nz = [k for k in range(1, u + 1) if uik[k - 1] != 0.0]
-        for d in range(u, 0, -1):
-            if i + d >= n:
-                continue
-            acc = 0.0
-            for k in nz:
-                acc += uik[k - 1] * (sig[d - k][i + k] if k <= d else sig[k - d][i + d])
-            sig[d][i] = -acc / dii
-        acc = 0.0
-        for k in nz:
-            acc += uik[k - 1] * sig[k][i]
-        sig[0][i] = 1.0 / (dii * dii) - acc / dii
-    return np.asarray(sig[0][:n])
+        dii = diag[:, i]
+        for d in range(min(u, n - 1 - i), 0, -1):
+            acc = np.zeros(k_count)
+            for k in range(1, u + 1):
+                term = sig[d - k, :, i + k] if k <= d else sig[k - d, :, i + d]
+                acc += upper[k - 1][:, i] * term
+            sig[d, :, i] = -acc / dii
+        acc = np.zeros(k_count)
+        for k in range(1, u + 1):
+            acc += upper[k - 1][:, i] * sig[k, :, i]
+        sig[0, :, i] = 1.0 / (dii * dii) - acc / dii
+    out = sig[0, :, :n]
+    return out[0] if single else out
 
 
 def _median_init(z: np.ndarray, has_det: np.ndarray, half: int) -> np.ndarray:
@@ -616,7 +627,7 @@ def _smooth_one(
     sig_d: np.ndarray,
     params: FusionParams,
     late: int = 0,
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Robust MAP track of one landmark.
 
     Args:
@@ -633,7 +644,8 @@ def _smooth_one(
             joining from the start they would outvote the detections that see the move.
 
     Returns:
-        (x (F, 2), per-axis variance (F,), final detection weight factor (F,)).
+        (x (F, 2) NaN where unsupported, banded Cholesky factor of the final normal matrix
+        (for the posterior variance), support mask (F,), final detection weights (F,)).
     """
     f = len(z)
     has_det = a0 > MIN_WEIGHT
@@ -701,10 +713,8 @@ def _smooth_one(
                 k = slice(len(wb) - late, len(wb))
                 wb[k] = _geman_mcclure(along[k] ** 2, rs2 * start_var[k])
         wg = _acc_weights(x, params)
-    var = _diag_inverse(ub).reshape(f, STATE)[:, :2].mean(axis=1)
     x[~live] = np.nan
-    var = np.where(live, var, np.inf)
-    return x, var, np.where(has_det, wa, 0.0)
+    return x, ub, live, np.where(has_det, wa, 0.0)
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> Optional[np.ndarray]:
@@ -932,14 +942,21 @@ def fuse_tracks(
     points = np.full((f, n, 2), np.nan)
     sigma = np.full((f, n), np.inf)
     weight = np.zeros((f, n))
-    for j in np.flatnonzero(cont):
-        x, var, wa = _smooth_one(
+    factors, supports = [], []
+    cont_cols = np.flatnonzero(cont)
+    for j in cont_cols:
+        x, ub, live, wa = _smooth_one(
             z[:, j], a0[:, j], disp[:, :, j], b0[:, :, j], g0, det_sigma[:, j], params,
             late=late,
         )
         points[:, j] = x
-        sigma[:, j] = np.sqrt(var)
         weight[:, j] = wa
+        factors.append(ub)
+        supports.append(live)
+    if factors:
+        var = _diag_inverse(np.stack(factors)).reshape(len(factors), f, STATE)[:, :, :2]
+        var = np.where(np.stack(supports), var.mean(axis=2), np.inf)
+        sigma[:, cont_cols] = np.sqrt(var).T
     if disc.any():
         points[:, disc] = np.where(det_ok[:, disc, None], det[:, disc], np.nan)
         weight[:, disc] = det_ok[:, disc].astype(np.float64)

@@ -24,10 +24,10 @@ from seamroto.errors import CancelledError, SeamRotoError
 from seamroto.fileio import next_free_dir, staged_dir
 from seamroto.progress import NullProgress, Progress
 from seamroto.result import ModelRef, TrackResult, read_result, write_result
+from seamroto.rigtrain import FACE_SEARCH_DOWNSCALE
 
 logger = logging.getLogger(__name__)
 
-FACE_SEARCH_DOWNSCALE = 4  # the face search runs on a quarter-resolution copy of each frame
 FLOW_MARGIN = 0.35  # region around the face box converted to grey for optical flow
 LAYOUT_STEP_Y = 120
 BACKDROP_COLOUR = 0x4B5B6BFF
@@ -142,8 +142,9 @@ def detect_shot(seq: Any, character: Character, colourspace: str, progress: Prog
     t0 = time.perf_counter()
     scale = FACE_SEARCH_DOWNSCALE
     train_w = character.info.training_width or seq.width
+    # The face model was learned on quarter-res frames too; only a plate size change rescales it.
     face_model = dataclasses.replace(
-        character.face_model, box_width_px=character.face_model.box_width_px * (seq.width / train_w) / scale
+        character.face_model, box_width_px=character.face_model.box_width_px * (seq.width / train_w)
     )
     located = locate_faces(small, face_model)
     timings["face"] = time.perf_counter() - t0
@@ -213,11 +214,35 @@ def fuse_detections(det: _Detections, character: Character, options: TrackOption
     )
 
 
+def reorder_landmarks(
+    points: np.ndarray, conf: np.ndarray, names: Sequence[str], wanted: Sequence[str]
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Points (F, L, 2) and confidences (F, L) in ``names`` order -> ``wanted`` order (NaN/0 if absent)."""
+    index = {n: i for i, n in enumerate(names)}
+    out_p = np.full((points.shape[0], len(wanted), 2), np.nan)
+    out_c = np.zeros((points.shape[0], len(wanted)))
+    for j, n in enumerate(wanted):
+        i = index.get(n)
+        if i is not None:
+            out_p[:, j], out_c[:, j] = points[:, i], conf[:, i]
+    return out_p, out_c
+
+
 def fit_shapes(
-    points: np.ndarray, conf: np.ndarray, frames: Sequence[int], character: Character, options: TrackOptions
+    points: np.ndarray,
+    conf: np.ndarray,
+    frames: Sequence[int],
+    character: Character,
+    options: TrackOptions,
+    names: Sequence[str],
 ) -> Tuple[Tuple[RotoShape, ...], Dict[str, Tuple[int, ...]]]:
-    """Every rigged shape on every frame, plus seam bands; returns shapes and per-shape flags."""
+    """Every rigged shape on every frame, plus seam bands; returns shapes and per-shape flags.
+
+    ``points``/``conf`` are in ``names`` order; the rig gets them in its own landmark order.
+    """
     from seamroto.rig import fitted_to_roto_shapes, seam_band
+
+    points, conf = reorder_landmarks(np.asarray(points), np.asarray(conf), names, character.rig.landmark_names)
 
     threshold = options.confidence_threshold
     if threshold is None:
@@ -262,11 +287,18 @@ def write_outputs(
     w, h = result.width, result.height
     read = writer.write_read(shot, name="SeamRoto_plate", xpos=0, ypos=0)
     tracker = writer.write_tracker(
-        result.tracks, name="SeamRoto_tracks", height=h, width=w, first=result.first, last=result.last,
-        xpos=0, ypos=LAYOUT_STEP_Y,
+        result.tracks,
+        name="SeamRoto_tracks",
+        height=h,
+        width=w,
+        first=result.first,
+        last=result.last,
+        xpos=0,
+        ypos=LAYOUT_STEP_Y,
     )
-    roto = writer.write_roto(result.shapes, name="SeamRoto_shapes", width=w, height=h, xpos=0, ypos=2 * LAYOUT_STEP_Y,
-                             connect_input=True)
+    roto = writer.write_roto(
+        result.shapes, name="SeamRoto_shapes", width=w, height=h, xpos=0, ypos=2 * LAYOUT_STEP_Y, connect_input=True
+    )
     paths = {
         "tracks": writer.write_script_file(out / "tracks.nk", writer.write_script([read, tracker])),
         "shapes": writer.write_script_file(
@@ -280,12 +312,23 @@ def write_outputs(
         keys = seam_keys(seam, result.tracks, frames)
         if keys.points:
             repairs.append(
-                write_wire_removal(keys, height=h, name=f"SeamRoto_repair_{seam.name}", width_px=seam_width_px,
-                                   xpos=0, ypos=(3 + k) * LAYOUT_STEP_Y)
+                write_wire_removal(
+                    keys,
+                    height=h,
+                    name=f"SeamRoto_repair_{seam.name}",
+                    width_px=seam_width_px,
+                    xpos=0,
+                    ypos=(3 + k) * LAYOUT_STEP_Y,
+                )
             )
     bottom = (3 + max(1, len(repairs))) * LAYOUT_STEP_Y
     backdrop = writer.write_backdrop(
-        f"SeamRoto {result.model.name} {result.model.version}", -60, -80, 260, bottom + 80, BACKDROP_COLOUR,
+        f"SeamRoto {result.model.name} {result.model.version}",
+        -60,
+        -80,
+        260,
+        bottom + 80,
+        BACKDROP_COLOUR,
         name="SeamRoto_backdrop",
     )
     main = [backdrop, read, tracker, roto, *repairs, *extra_nodes]
@@ -307,16 +350,25 @@ def track_shot(
     seq = PlateSequence.open(plates, options.first, options.last, colourspace=options.colourspace)
     colourspace = options.colourspace or seq.colourspace or colourspace_for(plates)
     shot = dataclasses.replace(seq.shot(), colourspace=colourspace)
-    logger.info("tracking %s frames %d-%d (%dx%d, %s) with %s %s", plates, seq.first, seq.last, seq.width,
-                seq.height, colourspace, character.ref.name, character.ref.version)
+    logger.info(
+        "tracking %s frames %d-%d (%dx%d, %s) with %s %s",
+        plates,
+        seq.first,
+        seq.last,
+        seq.width,
+        seq.height,
+        colourspace,
+        character.ref.name,
+        character.ref.version,
+    )
     det = detect_shot(seq, character, colourspace, progress)
     t0 = time.perf_counter()
     fused = fuse_detections(det, character, options, progress)
     det.timings["fusion"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    shapes, shape_flags = fit_shapes(fused.points, fused.confidence, det.frames, character, options)
-    det.timings["fit"] = time.perf_counter() - t0
     names = character.model.landmark_names
+    shapes, shape_flags = fit_shapes(fused.points, fused.confidence, det.frames, character, options, names)
+    det.timings["fit"] = time.perf_counter() - t0
     result = TrackResult(
         width=seq.width,
         height=seq.height,
@@ -339,8 +391,11 @@ def track_shot(
 
 
 def track_command(
-    plates: str, model_dir: Path, output: Path, options: TrackOptions = TrackOptions(),
-    progress: Optional[Progress] = None
+    plates: str,
+    model_dir: Path,
+    output: Path,
+    options: TrackOptions = TrackOptions(),
+    progress: Optional[Progress] = None,
 ) -> Dict[str, Path]:
     """``seamroto track``: track a shot and write every output into a new folder."""
     progress = progress or NullProgress()
@@ -354,8 +409,12 @@ def track_command(
         if options.repair_preview:
             paths.update(_write_repair(tmp, result, progress))
     progress.update(1, 1, "done")
-    logger.info("tracked %d frames in %.1f s (%s)", result.last - result.first + 1, timings["total"],
-                ", ".join(f"{k} {v:.1f}s" for k, v in timings.items() if k != "total"))
+    logger.info(
+        "tracked %d frames in %.1f s (%s)",
+        result.last - result.first + 1,
+        timings["total"],
+        ", ".join(f"{k} {v:.1f}s" for k, v in timings.items() if k != "total"),
+    )
     return {k: out / p.relative_to(tmp) for k, p in paths.items()}
 
 
@@ -421,3 +480,214 @@ def export_command(result_path: Path, *, fxs: Path) -> Path:
     if target.exists():
         target = next_free_dir(target.with_suffix("")).with_suffix(target.suffix)
     return export_fxs(read_result(result_path), target)
+
+
+# --- refit: shapes from landmarks an artist corrected ----------------------------------------
+
+
+def read_tracks_any(path: Path) -> Tuple[Tuple[LandmarkTrack, ...], int, int, Optional[Shot]]:
+    """Landmark tracks from a Tracker4 in a .nk (named by landmark) or from a result.json.
+
+    Returns:
+        tracks, width, height, and the Read node's shot when the script has one.
+    """
+    from seamroto.errors import NkNodeNotFoundError
+    from seamroto.nk import reader
+
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        res = read_result(path)
+        shot = Shot(res.plates, res.first, res.last, res.width, res.height, colourspace=res.colourspace)
+        return res.tracks, res.width, res.height, shot
+    script = reader.read_script(path)
+    shot_opt: Optional[Shot] = None
+    try:
+        shot_opt = reader.read_node_shot(script, reader.find_node(script, node_class="Read"))
+    except NkNodeNotFoundError:
+        shot_opt = None
+    width, height = script.root_format[:2] if getattr(script, "root_format", None) else (0, 0)
+    if shot_opt is not None:
+        width, height = shot_opt.width, shot_opt.height
+    if not height:
+        raise SeamRotoError(
+            "cannot tell the plate height (no Read node and no root format); Nuke's y-up track values "
+            "need it. Export the Tracker4 together with its Read node",
+            path=str(path),
+        )
+    tracks: List[LandmarkTrack] = []
+    for node in script.nodes:
+        if node.node_class == "Tracker4":
+            tracks.extend(reader.tracker_tracks(script, node, height))
+    if not tracks:
+        raise NkNodeNotFoundError(
+            "no Tracker4 tracks in this script; select the corrected Tracker4 node", path=str(path)
+        )
+    return tuple(tracks), int(width), int(height), shot_opt
+
+
+def refit_command(
+    model_dir: Path,
+    tracks_path: Path,
+    output: Path,
+    progress: Optional[Progress] = None,
+    options: TrackOptions = TrackOptions(),
+) -> Dict[str, Path]:
+    """``seamroto refit``: rebuild the character's shapes from corrected landmark tracks."""
+    from seamroto.datamodel import tracks_to_array
+    from seamroto.nk import writer
+    from seamroto.rig import Rig
+
+    progress = progress or NullProgress()
+    rig = Rig.load(model_dir)
+    info = read_character(model_dir)
+    tracks, width, height, shot = read_tracks_any(tracks_path)
+    names = list(rig.landmark_names)
+    have = {t.name for t in tracks}
+    missing = [n for n in names if n not in have]
+    if missing:
+        logger.warning(
+            "tracks lack %d landmark(s) the rig uses (%s): shapes that need them are flagged",
+            len(missing),
+            ", ".join(missing[:8]),
+        )
+    frames = sorted({f for t in tracks for f in t.samples})
+    if not frames:
+        raise SeamRotoError("the tracks hold no keyed frame", path=str(tracks_path))
+    frames = list(range(frames[0], frames[-1] + 1))
+    arr = tracks_to_array(tracks, names, frames)
+    progress.update(0, 1, "fitting shapes")
+    character = Character(Path(model_dir), None, rig, None, info)
+    shapes, flags = fit_shapes(arr[..., :2], np.nan_to_num(arr[..., 2]), frames, character, options, names)
+    result = TrackResult(
+        width=width,
+        height=height,
+        first=frames[0],
+        last=frames[-1],
+        model=ModelRef(info.name, Path(model_dir).name, ""),
+        tracks=tuple(tracks),
+        shapes=shapes,
+        shape_flags=flags,
+        plates=shot.plates if shot else "",
+        colourspace=shot.colourspace if shot else "",
+        seams=info.seams,
+        flagged_frames=tuple(sorted({f for fl in flags.values() for f in fl})),
+    )
+    out = next_free_dir(output)
+    with staged_dir(out) as tmp:
+        roto = writer.write_roto(shapes, name="SeamRoto_refit_shapes", width=width, height=height)
+        paths = {
+            "shapes": writer.write_script_file(tmp / "shapes.nk", writer.write_script([roto])),
+            "result": write_result(tmp / "result.json", result),
+        }
+    progress.update(1, 1, "done")
+    return {k: out / p.relative_to(tmp) for k, p in paths.items()}
+
+
+# --- train: the core decides, the training package (torch) learns the landmark model ---------
+
+
+def train_command(
+    name: str,
+    *,
+    shots: Sequence[str],
+    laika: Sequence[str] = (),
+    output: Path,
+    base_model: Optional[Path] = None,
+    rig_only: bool = False,
+    seed: int = 0,
+    minutes: Optional[float] = None,
+    resume: bool = False,
+    progress: Optional[Progress] = None,
+) -> Path:
+    """``seamroto train``: a character model folder from the artists' ground truth."""
+    import importlib
+
+    from seamroto.annotations import load_annotations
+
+    progress = progress or NullProgress()
+    annotations = load_annotations(shots, laika)
+    if rig_only:
+        from seamroto.rigtrain import train_rig_only
+
+        return train_rig_only(name, annotations, Path(output), progress=progress)
+    try:
+        trainer = importlib.import_module("training.character")
+    except ImportError as err:
+        raise SeamRotoError(
+            f"training needs the 'train' extra (PyTorch): pip install -e '.[train]' ({err}). "
+            "Use --rig-only to learn only the roto rig without it"
+        ) from err
+    return Path(
+        trainer.train_full(
+            name,
+            annotations,
+            Path(output),
+            base_model=base_model,
+            seed=seed,
+            time_budget_s=None if minutes is None else minutes * 60.0,
+            resume=resume,
+            progress=progress,
+        )
+    )
+
+
+# --- demo: the main job on the bundled character ------------------------------------------------
+
+DEMO_SEED = 2024
+DEMO_FRAMES = 48
+DEMO_SIZE = (1920, 1080)
+
+
+def demo_command(output: Path, progress: Optional[Progress] = None) -> Dict[str, Path]:
+    """``seamroto demo``: synthesise a shot, track it with the bundled character, build everything."""
+    from seamroto.models import find_models
+    from seamroto.synth import synth_command
+
+    progress = progress or NullProgress()
+    found = [m for m in find_models([config.BUNDLED_MODELS_DIR]) if m.character == config.DEMO_CHARACTER]
+    if not found:
+        raise SeamRotoError(
+            f"no bundled '{config.DEMO_CHARACTER}' model in {config.BUNDLED_MODELS_DIR}; build it with "
+            "`make demo-model` (needs the train extra)"
+        )
+    model_dir = sorted(found, key=lambda m: m.version)[-1].path
+    out = next_free_dir(output)
+    out.mkdir(parents=True)
+    t0 = time.perf_counter()
+    shot_dir = synth_command(
+        config.DEMO_CHARACTER, DEMO_SEED, DEMO_FRAMES, DEMO_SIZE[0], DEMO_SIZE[1], out / "shot", ("exr",)
+    )
+    t_synth = time.perf_counter() - t0
+    plates = str(next((shot_dir / "plates").glob("*.exr")).parent / _pattern_of(shot_dir / "plates"))
+    options = TrackOptions(report=True, repair_preview=True)
+    outputs = track_command(plates, model_dir, out / "track", options, progress)
+    outputs = {"shot (synthetic, with ground truth)": shot_dir, **outputs}
+    score = _score_against_truth(outputs["result"], shot_dir / "gt.json")
+    logger.info("demo: synthesised in %.1f s, whole demo %.1f s; %s", t_synth, time.perf_counter() - t0, score)
+    return outputs
+
+
+def _pattern_of(folder: Path) -> str:
+    """``name.####.exr`` for the one EXR sequence in ``folder``."""
+    first = sorted(folder.glob("*.exr"))[0].name
+    stem, frame, ext = first.rsplit(".", 2)
+    return f"{stem}.{'#' * len(frame)}.{ext}"
+
+
+def _score_against_truth(result_path: Path, gt_path: Path) -> str:
+    """Mean/p95 landmark error of a demo run against the synthetic ground truth (for the log)."""
+    import json
+
+    res = read_result(result_path)
+    gt = json.loads(Path(gt_path).read_text(encoding="utf-8"))["landmarks"]
+    errs = []
+    for t in res.tracks:
+        truth = gt.get(t.name, {})
+        for f, s in t.samples.items():
+            if str(f) in truth:
+                gx, gy = truth[str(f)][:2]
+                errs.append(float(np.hypot(s.x - gx, s.y - gy)))
+    if not errs:
+        return "no landmark to score"
+    e = np.array(errs)
+    return f"landmark error vs ground truth: mean {e.mean():.2f} px, p95 {np.percentile(e, 95):.2f} px"

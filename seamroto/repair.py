@@ -75,9 +75,7 @@ def seam_keys(seam: Seam, tracks: Sequence[LandmarkTrack], frames: Sequence[int]
     return SeamKeys(seam, out)
 
 
-def write_wire_removal(
-    keys: SeamKeys, *, height: int, name: str, width_px: float, xpos: int = 0, ypos: int = 0
-) -> str:
+def write_wire_removal(keys: SeamKeys, *, height: int, name: str, width_px: float, xpos: int = 0, ypos: int = 0) -> str:
     """An F_WireRemoval node whose points follow the seam (connects to the node above it)."""
     frames = sorted(keys.points)
     _, slots = WIRE_TYPES[keys.point_count]

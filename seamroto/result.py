@@ -53,9 +53,7 @@ class TrackResult:
 
 
 def _shape_frames(shape: RotoShape) -> Dict[str, List[List[float]]]:
-    return {
-        str(f): [[*p.left_abs, p.x, p.y, *p.right_abs] for p in shape.keys[f]] for f in shape.key_frames
-    }
+    return {str(f): [[*p.left_abs, p.x, p.y, *p.right_abs] for p in shape.keys[f]] for f in shape.key_frames}
 
 
 def _shape_feather(shape: RotoShape) -> Optional[Dict[str, List[List[float]]]]:
@@ -133,9 +131,7 @@ def result_from_dict(data: Mapping[str, Any], path: str = "result.json") -> Trac
         shape_flags: Dict[str, Tuple[int, ...]] = {}
         for name, entry in data["shapes"].items():
             feather = entry.get("feather_offsets", {})
-            keys = {
-                int(f): _points_from_rows(rows, feather.get(f)) for f, rows in entry["frames"].items()
-            }
+            keys = {int(f): _points_from_rows(rows, feather.get(f)) for f, rows in entry["frames"].items()}
             shapes.append(
                 RotoShape(
                     name,

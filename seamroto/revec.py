@@ -133,10 +133,6 @@ def validate_shape(
             f"shape '{name}' has all its points in one place. {fix}", path=path, frame=frame
         )
     poly = curves.sample_bezier(pts, closed, CHECK_SAMPLES_PER_SEGMENT)
-    if closed and abs(curves.signed_area(poly)) < MIN_SHAPE_EXTENT_PX * extent:
-        raise AnnotationError(
-            f"shape '{name}' is closed but encloses no area. {fix}", path=path, frame=frame
-        )
     hit = curves.self_intersection(poly, closed)
     if hit is not None:
         n = CHECK_SAMPLES_PER_SEGMENT
@@ -145,6 +141,10 @@ def validate_shape(
             f"a rig cannot learn a twisted shape. {fix}",
             path=path,
             frame=frame,
+        )
+    if closed and abs(curves.signed_area(poly)) < MIN_SHAPE_EXTENT_PX * extent:
+        raise AnnotationError(
+            f"shape '{name}' is closed but encloses no area. {fix}", path=path, frame=frame
         )
 
 

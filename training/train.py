@@ -354,6 +354,7 @@ def train_character(
     resume: bool = False,
     checkpoint_dir: Optional[Union[str, Path]] = None,
     threads: Optional[int] = None,
+    extra_files: Optional[Callable[[Path], object]] = None,
 ) -> Path:
     """Train (or fine-tune) a character's landmark model and write its model folder.
 
@@ -374,6 +375,8 @@ def train_character(
         resume: continue from the checkpoint of an interrupted identical run.
         checkpoint_dir: where checkpoints go (default: hidden folder beside ``out_dir``).
         threads: torch threads (default: the machine's, at most ``MAX_THREADS``).
+        extra_files: writes more files (rig, face model) into the staged folder before the
+            card hashes every file, so ``load_model`` verifies them too.
 
     Returns:
         The model folder written.
@@ -433,6 +436,8 @@ def train_character(
     target = next_free_dir(out_dir)
     with staged_dir(target) as tmp:
         np.savez(tmp / WEIGHTS_NAME, **module_arrays(net))  # type: ignore[arg-type]
+        if extra_files is not None:
+            extra_files(tmp)
         calib, _ = sampler.eval_crops()
         held_crops = held_mats = None
         if held:

@@ -1,9 +1,11 @@
 """Entry points behind the SeamRoto menu and buttons: read knobs, build a request, run, paste.
 
-Every public function is one artist action with one error boundary: a problem the artist can
-fix becomes a short message naming the node and knob; anything else a message that points
-the TD at the log. In terminal mode (``nuke -t``) errors are logged and re-raised. Nothing here
-tracks, fits or writes .nk text (the core does); nothing here edits a node it did not make.
+Buttons and menu entries enter through ``button``, ``create_node``, ``troubleshoot`` and
+``open_log_folder``, each one error boundary: a problem the artist can fix becomes a short
+message naming the node and knob; anything else a message that points the TD at the log. In
+terminal mode (``nuke -t``) errors are logged and re-raised. The action functions (``track``,
+``train``, ``refit``...) raise, so scripts see the exception. Nothing here tracks, fits or
+writes .nk text (the core does); nothing here edits a node it did not make.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ def track(node: nuke.Node) -> jobs.Job:
         The running job (finished already in terminal mode).
     """
     _require_type(node, nodes.SEAMROTO)
+    if jobs.is_running(node.fullName()):
+        raise PluginError("is already tracking; wait for it or cancel it first", node=node.name())
     values = nodes.values(node)
     model = _pick_model(node, values)
     source = node.input(0)
@@ -163,8 +167,14 @@ def open_report(node: nuke.Node) -> Optional[str]:
     return report
 
 
-def troubleshoot(node: Optional[nuke.Node] = None) -> jobs.Job:
+def troubleshoot(node: Optional[nuke.Node] = None) -> Optional[jobs.Job]:
     """Collect what a TD needs (interpreters, versions, models, log path) and show it."""
+    with _boundary("Troubleshoot"):
+        return _start_troubleshoot(node)
+    return None
+
+
+def _start_troubleshoot(node: Optional[nuke.Node]) -> jobs.Job:
     python_knob = ""
     if node is not None and node.knob(knobs.CORE_PYTHON) is not None:
         python_knob = str(node[knobs.CORE_PYTHON].value() or "")

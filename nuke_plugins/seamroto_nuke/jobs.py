@@ -137,8 +137,8 @@ def _run_worker(
     result: Union[Outputs, BaseException]
     try:
         result = work(progress)
-    except Exception as err:  # handed to the main thread, which reports it
-        result = err
+    except BaseException as err:  # handed to the main thread, which reports it and frees the key
+        result = err if isinstance(err, Exception) else PluginError(f"stopped by {type(err).__name__}")
     finally:
         progress.close()
     nuke.executeInMainThread(_complete, (job, result, on_done, on_finish, on_status))

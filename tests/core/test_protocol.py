@@ -213,3 +213,11 @@ def test_serve_as_a_subprocess_stops_on_sigterm(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     lines = _rest(proc)
     assert proc.returncode == protocol.EXIT_CANCELLED and lines[-1]["error_class"] == "CancelledError"
+
+
+def test_inspect_is_registered_and_reads_a_real_script(nk_reference_dir: Path) -> None:
+    path = nk_reference_dir / "hellothisistim__SquareGrid.nk"
+    outputs = protocol.run_request(protocol.make_request("inspect", {"path": str(path)}))
+    assert any(node["class"] == "Tracker4" for node in outputs["info"]["nodes"])
+    with pytest.raises(ProtocolError, match="inspect needs args.path"):
+        protocol.run_request(protocol.make_request("inspect", {}))

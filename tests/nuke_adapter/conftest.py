@@ -76,6 +76,7 @@ def fake_nuke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[types
     module.root()["name"].setValue(str(script))
 
     protocol = importlib.import_module("seamroto.protocol")
+    saved_levels = {name: logging.getLogger(name).level for name in ("seamroto_nuke", "seamroto")}
     saved_commands = dict(protocol.COMMANDS)
     saved_plugins = set(protocol._loaded_plugins)
     yield module
@@ -84,8 +85,9 @@ def fake_nuke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[types
     protocol.COMMANDS.update(saved_commands)
     protocol._loaded_plugins.clear()
     protocol._loaded_plugins.update(saved_plugins)
-    for name in ("seamroto_nuke", "seamroto"):
+    for name, level in saved_levels.items():
         logger = logging.getLogger(name)
+        logger.setLevel(level)
         for handler in [h for h in logger.handlers if getattr(h, "_seamroto_nuke_handler", False)]:
             logger.removeHandler(handler)
             handler.close()

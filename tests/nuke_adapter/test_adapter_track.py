@@ -276,7 +276,33 @@ def test_open_report_and_troubleshoot(sr: types.SimpleNamespace, tmp_path: Path,
     assert sr.commands.button(node, "open_report").endswith("report.html")
     fake.GUI = True
     job = sr.commands.troubleshoot(node)
-    assert job.wait(JOB_TIMEOUT_S)
+    assert job is not None and job.wait(JOB_TIMEOUT_S)
     (text,) = fake._fake.messages
     assert "send this to your TD" in text and "core commands:" in text and "track" in text
     assert f"core runs: {bridge_mode}" in text and "mara v10" in text
+
+
+def test_a_second_track_on_a_busy_node_is_refused(
+    sr: types.SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = sr.nuke
+    monkeypatch.setenv("SEAMROTO_FAKE_DELAY_S", "0.05")
+    read, node = _seamroto_on_read(sr, tmp_path)
+    read["last"].setValue(1020)
+    job = sr.commands.track(node)
+    sr.commands.button(node, "track")
+    assert "is already tracking" in fake._fake.messages[-1]
+    assert job.wait(JOB_TIMEOUT_S) and job.error is None
+    assert fake.toNode("SeamRoto1_tracks_v1") is not None and fake.toNode("SeamRoto1_tracks_v2") is None
+
+
+def test_a_result_holding_a_root_node_is_refused_before_it_changes_the_script(
+    sr: types.SimpleNamespace, tmp_path: Path
+) -> None:
+    fake = sr.nuke
+    anchor = fake.nodes.Grade(name="anchor")
+    nk = tmp_path / "bad.nk"
+    nk.write_text("Root {\n first_frame 1\n last_frame 9\n}\nRoto {\n name R\n}\n", encoding="utf-8")
+    with pytest.raises(sr.errors.PasteError, match="Root node"):
+        sr.results.paste_result(str(nk), anchor=anchor, wire_to=anchor, prefix="anchor", version=1, label="x")
+    assert fake.root()["last_frame"].value() == 100 and fake.toNode("R") is None
