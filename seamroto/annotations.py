@@ -6,11 +6,12 @@ RotoPaint shapes. LAIKA-format folders come in through ``seamroto.laika`` and en
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Dict, List, Sequence, Union
 
-from seamroto.datamodel import Annotation, LandmarkTrack, RotoShape
+from seamroto.datamodel import Annotation, LandmarkTrack, RotoShape, Shot
 from seamroto.errors import AnnotationError, NkNodeNotFoundError
 from seamroto.nk import reader
 
@@ -30,7 +31,7 @@ def load_nk_annotation(path: Union[str, Path]) -> Annotation:
     path = Path(path)
     script = reader.read_script(path)
     read = reader.find_node(script, node_class="Read")
-    shot = reader.read_node_shot(script, read)
+    shot = _with_colourspace(reader.read_node_shot(script, read))
     tracks: Dict[str, LandmarkTrack] = {}
     shapes: List[RotoShape] = []
     for node in script.nodes:
@@ -53,6 +54,19 @@ def load_nk_annotation(path: Union[str, Path]) -> Annotation:
         )
     logger.info("%s: %d landmarks, %d shapes, frames %d-%d", path.name, len(tracks), len(shapes), shot.first, shot.last)
     return Annotation(str(path), shot, tuple(tracks.values()), tuple(shapes))
+
+
+# Nuke's own (pre-OCIO) colorspace knob values, as Read nodes store them.
+NUKE_COLOURSPACES = {"linear": "Linear Rec.709 (sRGB)", "srgb": "sRGB Encoded Rec.709 (sRGB)", "raw": "Raw"}
+
+
+def _with_colourspace(shot: Shot) -> Shot:
+    """Resolve the Read node's colorspace (Nuke names, OCIO names, or none: by file type)."""
+    from seamroto.colour import colourspace_for
+
+    name = shot.colourspace.strip()
+    mapped = NUKE_COLOURSPACES.get(name.lower(), name) if name else colourspace_for(shot.plates)
+    return dataclasses.replace(shot, colourspace=mapped)
 
 
 def load_annotations(shots: Sequence[Union[str, Path]], laika: Sequence[Union[str, Path]] = ()) -> List[Annotation]:

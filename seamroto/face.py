@@ -67,9 +67,12 @@ SCALE_STEP = 1.12
 #: and the full range every ``FULL_SEARCH_EVERY`` frames and after a weak frame.
 TRACK_SCALE_STEPS = 1
 FULL_SEARCH_EVERY = 12
+#: A full search visits every other scale step; tracking then refines to the nearest step.
+FULL_SEARCH_STRIDE = 2
 PEAK_KERNEL = np.ones((3, 3), np.uint8)
-#: Candidates kept per frame for the Viterbi pass.
+#: Candidates kept per frame for the Viterbi pass, none overlapping another by this IoU.
 CANDIDATES = 8
+NMS_IOU = 0.5
 #: Weight of the colour vote in the combined score (the rest is the template correlation).
 COLOUR_WEIGHT = 0.25
 #: Viterbi costs, in score units: motion cost per (box widths)^2, per (log scale)^2, and the
@@ -85,6 +88,10 @@ EDGE_MARGIN = 0.01
 DEFAULT_SCORE_OK = 0.45
 DEFAULT_SCORE_LOST = 0.3
 MIN_SCORE_LOST = 0.15
+#: "ok" threshold: this fraction of the 10th percentile of the training faces' scores (which are
+#: optimistic: measured at the true scale), and at least OK_MARGIN above "lost".
+OK_FRACTION = 0.65
+OK_MARGIN = 0.05
 #: Smoothing of the picked box path (centre and size) through ``fusion.fuse_tracks``.
 BOX_SMOOTHING = FusionParams(smoothing=1.0, acceleration_sigma_px=2.0, iterations=6)
 
@@ -444,7 +451,7 @@ def _calibrate(model: FaceModel, items: Sequence[Tuple[np.ndarray, Box]]) -> Fac
     p_low = float(np.percentile(pos, 10))
     n_high = float(np.max(neg)) if neg else 0.0
     lost = max(MIN_SCORE_LOST, min(0.5 * p_low, n_high + 0.25 * (p_low - n_high)))
-    ok = max(lost + 0.05, 0.8 * p_low)
+    ok = max(lost + OK_MARGIN, OK_FRACTION * p_low)
     logger.info(
         "face model: positives p10 %.2f, worst negative %.2f -> ok %.2f, lost %.2f",
         p_low, n_high, ok, lost,
@@ -550,9 +557,14 @@ def _candidates(
             by = (y + dy - pad_y) / fy + model.context * bhf
             raw.append(_Candidate(bx, by, bwf, bhf, float(score[y, x]), float(ncc[y, x]), k))
     raw.sort(key=lambda c: -c.score)
+    return _non_overlapping(raw, count)
+
+
+def _non_overlapping(ranked: Sequence[_Candidate], count: int) -> List[_Candidate]:
+    """Best-first candidates with no two boxes overlapping by IoU >= 0.5."""
     kept: List[_Candidate] = []
-    for c in raw:
-        if all(_iou(c[:4], k[:4]) < 0.5 for k in kept):
+    for c in ranked:
+        if all(_iou(c[:4], k[:4]) < NMS_IOU for k in kept):
             kept.append(c)
         if len(kept) >= count:
             break
@@ -657,6 +669,7 @@ def locate_faces(
     numbers: List[int] = []
     cands: List[List[_Candidate]] = []
     size: Optional[Tuple[int, int]] = None
+    steps = len(_scales(scale_range))
     current: Optional[int] = None
     since_full = 0
     for i, (frame, image) in enumerate(frames):
@@ -667,13 +680,18 @@ def locate_faces(
         img = _check_image(image)
         size = (img.shape[1], img.shape[0])
         numbers.append(int(frame))
-        window: Optional[Sequence[int]] = None
+        window: Sequence[int] = range(0, steps, FULL_SEARCH_STRIDE)
         if current is not None and since_full < FULL_SEARCH_EVERY:
             window = range(current - TRACK_SCALE_STEPS, current + TRACK_SCALE_STEPS + 1)
             since_full += 1
         else:
             since_full = 0
         found = _candidates(img, face_model, scale_range, scale_indices=window)
+        if since_full == 0 and found:
+            # the full search skipped every other scale: add the best one's neighbours.
+            k = found[0].scale_index
+            extra = _candidates(img, face_model, scale_range, scale_indices=(k - 1, k + 1))
+            found = _non_overlapping(sorted(found + extra, key=lambda c: -c.score), CANDIDATES)
         cands.append(found)
         strong = bool(found) and found[0].score >= face_model.score_lost
         current = found[0].scale_index if strong else None

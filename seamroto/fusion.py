@@ -139,11 +139,11 @@ class FusionParams:
     tolerance_px: float = 3.0
     confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
     disagreement_px: float = 2.0
-    mouth_match_sigmas: float = 3.0
+    mouth_match_sigmas: float = 2.0
     mouth_min_matches: int = 1
     mouth_max_matches: int = 3
-    discontinuous_outlier_sigmas: float = 3.5
-    discontinuous_outlier_px: float = 4.0
+    discontinuous_outlier_sigmas: float = 5.0
+    discontinuous_outlier_px: float = 6.0
 
 
 @dataclass(frozen=True)

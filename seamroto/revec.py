@@ -40,7 +40,7 @@ MIN_SHAPE_EXTENT_PX = 1e-3
 EVAL_PER_SEGMENT = 16
 CURVATURE_WEIGHT = 0.3
 #: Bezier samples per segment when checking ground truth for loops.
-CHECK_SAMPLES_PER_SEGMENT = 8
+CHECK_SAMPLES_PER_SEGMENT = 6
 HANDLE_PRIOR = 1e-3
 TANGENT_PROBE = 1e-3
 #: An open curve whose end runs on past its last anchor by more than this fraction of its length

@@ -691,10 +691,10 @@ def _learn_shape(samples: _Samples, names: Tuple[str, ...], opts: _Options) -> S
     k_out = cand.targets.shape[1] // POINT_COLS
     weights, f_mean, t_mean = _ridge_fit(feats, cand.encode(local, closed), lam, noise_var)
     pred = cand.decode(local, closed, (feats - f_mean) @ weights + t_mean, slice(None))
-    img_pred = frames.keys_from_face(pred.reshape(len(keys), k_out, POINT_COLS))
+    img_pred = frames.take(rows).keys_from_face(pred[rows].reshape(len(rows), k_out, POINT_COLS))
     train_err = [
-        curves.shape_distance(img_pred[j], keys[j], closed, CV_SCORE_SAMPLES)
-        for j in range(len(keys))
+        curves.shape_distance(img_pred[i], keys[r], closed, CV_SCORE_SAMPLES)
+        for i, r in enumerate(rows)
     ]
     stats = {
         "train_frames": float(len(keys)),

@@ -424,7 +424,9 @@ class CropSampler:
             crop = apply_camera(crop, rng, cfg)
         return crop, m, pts
 
-    def sample(self, rng: np.random.Generator, index: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def sample(
+        self, rng: np.random.Generator, index: Optional[int] = None
+    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """An augmented crop of record ``index`` (random when None), points, mask."""
         i = int(rng.integers(len(self.records))) if index is None else index
         crop, _, pts = self.crop_for(self.records[i], rng)

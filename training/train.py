@@ -34,9 +34,9 @@ from seamroto.fileio import next_free_dir, staged_dir
 from seamroto.landmarks import map_points
 from seamroto.models import (
     CropRule,
+    LandmarkModel,
     ModelCard,
     file_sha256,
-    LandmarkModel,
     load_model,
     read_card,
     verify_files,
