@@ -111,7 +111,9 @@ def bench_noise(name: str, frames: int) -> None:
     fr = list(test.shot.frames)
     truth_lm = tracks_to_array(test.tracks, names, fr)[..., :2]
     native = [s.name for s in test.shapes if r.shape(s.name).plan is None]
-    truth = np.concatenate([np.stack([s.points_array(f)[:, :2] for f in fr]) for s in test.shapes if s.name in native], 1)
+    truth = np.concatenate(
+        [np.stack([s.points_array(f)[:, :2] for f in fr]) for s in test.shapes if s.name in native], axis=1
+    )
 
     def control_points(fitted: Dict[str, rig.FittedShape]) -> np.ndarray:
         return np.concatenate([fitted[n].points[..., :2] for n in native], axis=1)
@@ -119,7 +121,8 @@ def bench_noise(name: str, frames: int) -> None:
     rng = np.random.default_rng(0)
     print("  noise: landmark sigma per axis and its excess jitter; cp: control points of the shapes kept as")
     print("  drawn (all here); added jitter: excess jitter of (fit from noisy - fit from exact landmarks)")
-    print(f"  {'sigma':>7}{'lm jitter':>10}{'smooth':>8}{'cp err px':>11}{'err jitter':>12}{'added jitter':>14}{'curve px':>10}")
+    print(f"  {'sigma':>7}{'lm jitter':>10}{'smooth':>8}{'cp err px':>11}{'err jitter':>12}"
+          f"{'added jitter':>14}{'curve px':>10}")
     for smooth in (0.0, SMOOTH_SIGMA):
         exact = control_points(r.apply(truth_lm, frames=fr, smooth_sigma=smooth))
         for sigma in (0.0,) + NOISE_SIGMAS:

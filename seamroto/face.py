@@ -67,8 +67,6 @@ SCALE_STEP = 1.12
 #: and the full range every ``FULL_SEARCH_EVERY`` frames and after a weak frame.
 TRACK_SCALE_STEPS = 1
 FULL_SEARCH_EVERY = 12
-#: A full search visits every other scale step; tracking then refines to the nearest step.
-FULL_SEARCH_STRIDE = 2
 PEAK_KERNEL = np.ones((3, 3), np.uint8)
 #: Candidates kept per frame for the Viterbi pass, none overlapping another by this IoU.
 CANDIDATES = 8
@@ -92,6 +90,10 @@ MIN_SCORE_LOST = 0.15
 #: optimistic: measured at the true scale), and at least OK_MARGIN above "lost".
 OK_FRACTION = 0.65
 OK_MARGIN = 0.05
+#: A frame whose match is below this fraction of the shot's typical confident face score (over
+#: at least MIN_CONFIDENT_FRAMES frames) has no face: clutter, not a weak face.
+SHOT_LOST_FRACTION = 0.8
+MIN_CONFIDENT_FRAMES = 3
 #: Smoothing of the picked box path (centre and size) through ``fusion.fuse_tracks``.
 BOX_SMOOTHING = FusionParams(smoothing=1.0, acceleration_sigma_px=2.0, iterations=6)
 
@@ -680,18 +682,13 @@ def locate_faces(
         img = _check_image(image)
         size = (img.shape[1], img.shape[0])
         numbers.append(int(frame))
-        window: Sequence[int] = range(0, steps, FULL_SEARCH_STRIDE)
+        window: Sequence[int] = range(steps)
         if current is not None and since_full < FULL_SEARCH_EVERY:
             window = range(current - TRACK_SCALE_STEPS, current + TRACK_SCALE_STEPS + 1)
             since_full += 1
         else:
             since_full = 0
         found = _candidates(img, face_model, scale_range, scale_indices=window)
-        if since_full == 0 and found:
-            # the full search skipped every other scale: add the best one's neighbours.
-            k = found[0].scale_index
-            extra = _candidates(img, face_model, scale_range, scale_indices=(k - 1, k + 1))
-            found = _non_overlapping(sorted(found + extra, key=lambda c: -c.score), CANDIDATES)
         cands.append(found)
         strong = bool(found) and found[0].score >= face_model.score_lost
         current = found[0].scale_index if strong else None
@@ -713,6 +710,12 @@ def _finish(
 ) -> Dict[int, FaceBox]:
     """Smooth the picked path and give every frame its status and reason."""
     f = len(numbers)
+    # Clutter can score above the model's "lost" level; against this shot's own face it cannot.
+    confident = [c.score for c in picked if c is not None and c.score >= model.score_ok]
+    shot_face = float(np.median(confident)) if len(confident) >= MIN_CONFIDENT_FRAMES else 0.0
+    too_weak = SHOT_LOST_FRACTION * shot_face
+    dropped = {t for t, c in enumerate(picked) if c is not None and c.score < min(too_weak, model.score_ok)}
+    picked = [None if t in dropped else c for t, c in enumerate(picked)]
     raw = np.full((f, 2, 2), np.nan)
     conf = np.zeros((f, 2))
     for t, c in enumerate(picked):
@@ -729,12 +732,16 @@ def _finish(
         c = picked[t]
         if c is None or not np.isfinite(smooth[t]).all():
             best = max((k[4] for k in cands[t]), default=0.0)
-            out[frame] = FaceBox(
-                nan, nan, nan, nan, float(best), STATUS_LOST,
-                f"no face found: best score {best:.2f} is below {model.score_lost:.2f}"
-                if best < model.score_lost
-                else f"no face consistent with the shot: best score {best:.2f}",
-            )
+            if best < model.score_lost:
+                why = f"no face found: best score {best:.2f} is below {model.score_lost:.2f}"
+            elif t in dropped:
+                why = (
+                    f"no face found: best score {best:.2f} is far below this shot's face "
+                    f"({shot_face:.2f})"
+                )
+            else:
+                why = f"no face consistent with the shot: best score {best:.2f}"
+            out[frame] = FaceBox(nan, nan, nan, nan, float(best), STATUS_LOST, why)
             continue
         (cx, cy), (w, h) = smooth[t]
         box = (float(cx - w / 2), float(cy - h / 2), float(w), float(h))

@@ -193,7 +193,7 @@ def infer_crops(
     """Run model-space crops through the compiled model in batches on an AsyncInferQueue.
 
     Args:
-        model: a ``seamroto.models.LandmarkModel``.
+        model: a ``seamroto.models.LandmarkModel`` (its first stage) or a ``CompiledNet``.
         crops: (N, S, S, 3) float32, model colour space, [0, 1].
         batch_size: crops per request.
         jobs: requests in flight (lets Python prepare batch k+1 while OpenVINO runs batch k).
@@ -201,16 +201,17 @@ def infer_crops(
     Returns:
         points (N, L, 2) float32 in crop px, conf (N, L) float32.
     """
+    net = getattr(model, "net", model)
     n = len(crops)
-    nl = len(model.landmark_names)
+    nl = net.num_landmarks
     points = np.zeros((n, nl, 2), np.float32)
     conf = np.zeros((n, nl), np.float32)
     if n == 0:
         return points, conf
-    s = model.input_size
+    s = net.input_size
     if crops.shape[1:] != (s, s, 3):
         raise ShapeError("crops", crops.shape, f"(N, {s}, {s}, 3)")
-    queue = model.infer_queue(jobs)
+    queue = net.infer_queue(jobs)
 
     def done(request: Any, start: int) -> None:
         stop = start + request.get_output_tensor(0).data.shape[0]
@@ -241,6 +242,62 @@ def make_crops(
     return crops, mats
 
 
+def patch_matrix(
+    crop_to_img: np.ndarray, point_img: np.ndarray, crop_size: int, patch_size: int, patch_fraction: float
+) -> np.ndarray:
+    """Affine patch->frame for a refinement patch centred on ``point_img``.
+
+    The patch has the face crop's orientation and covers ``patch_fraction`` of its side, so
+    patches are normalised by the face box exactly as face crops are.
+
+    Returns:
+        Shape: (2, 3) float64.
+    """
+    lin = np.asarray(crop_to_img)[:, :2] * (crop_size * patch_fraction / patch_size)
+    centre = np.array([0.5 * patch_size, 0.5 * patch_size])
+    return np.concatenate([lin, (np.asarray(point_img, float) - lin @ centre)[:, None]], axis=1)
+
+
+def refine_points(
+    model: Any,
+    image: np.ndarray,
+    mats: np.ndarray,
+    points: np.ndarray,
+    convert: Optional[ColourConvert] = None,
+    batch_size: int = 4 * BATCH_SIZE,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Second stage: re-locate every landmark in its own high-resolution patch.
+
+    Args:
+        model: a ``LandmarkModel`` with a ``refiner``.
+        image: the frame.
+        mats: (N, 2, 3) face crop->frame affines of the first stage.
+        points: (N, L, 2) first-stage landmarks, _img px.
+        convert: as in ``predict_landmarks``.
+        batch_size: patches per request.
+
+    Returns:
+        points (N, L, 2) float64 _img px, conf (N, L) float32 (the refiner's own channel).
+    """
+    info = model.card.refiner
+    ref = model.refiner
+    n, nl = points.shape[:2]
+    p = info.patch_size
+    pm = np.zeros((n * nl, 2, 3))
+    patches = np.zeros((n * nl, p, p, 3), np.float32)
+    for i in range(n):
+        for j in range(nl):
+            k = i * nl + j
+            pm[k] = patch_matrix(mats[i], points[i, j], model.input_size, p, info.patch_fraction)
+            patch = warp_crop(image, pm[k], p)
+            patches[k] = patch if convert is None else convert(patch)
+    pp, pc = infer_crops(ref, patches, batch_size)
+    own = np.arange(n * nl) % nl
+    sel = pp[np.arange(n * nl), own]
+    out = np.stack([map_points(sel[k], pm[k]) for k in range(n * nl)]).reshape(n, nl, 2)
+    return out, pc[np.arange(n * nl), own].reshape(n, nl)
+
+
 def predict_landmarks(
     model: Any,
     image: np.ndarray,
@@ -249,6 +306,7 @@ def predict_landmarks(
     convert: Optional[ColourConvert] = None,
     refine: int = REFINE_PASSES,
     batch_size: int = BATCH_SIZE,
+    use_refiner: bool = True,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Landmarks of every face box in one frame.
 
@@ -262,6 +320,7 @@ def predict_landmarks(
             Crops are converted after resampling, exactly as in training.
         refine: extra passes that re-crop on the previous pass's landmark box.
         batch_size: crops per inference request.
+        use_refiner: run the model's second stage (per-landmark patches) when it has one.
 
     Returns:
         points (N, L, 2) float64 in _img px, conf (N, L) float32 in [0, 1].
@@ -271,9 +330,14 @@ def predict_landmarks(
     size, scale = model.input_size, model.card.crop.scale
     points = np.zeros((len(b), len(model.landmark_names), 2))
     conf = np.zeros((len(b), len(model.landmark_names)), np.float32)
+    if len(b) == 0:
+        return points, conf
+    mats = np.zeros((0, 2, 3))
     for _ in range(1 + max(0, refine)):
         crops, mats = make_crops(img, b, size, scale, convert)
         pc, conf = infer_crops(model, crops, batch_size)
-        points = np.stack([map_points(p, m) for p, m in zip(pc, mats)]) if len(b) else points
-        b = np.stack([box_from_points(p) for p in points]) if len(b) else b
+        points = np.stack([map_points(p, m) for p, m in zip(pc, mats)])
+        b = np.stack([box_from_points(p) for p in points])
+    if use_refiner and getattr(model, "refiner", None) is not None:
+        points, conf = refine_points(model, img, mats, points, convert)
     return points, conf

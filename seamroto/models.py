@@ -83,6 +83,7 @@ class ModelCard:
     input_layout: str = "NCHW"
     architecture: Mapping[str, Any] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
+    refiner: Optional[RefinerInfo] = None
     schema: str = CARD_SCHEMA
 
     def to_json(self) -> Dict[str, Any]:
@@ -107,6 +108,7 @@ class ModelCard:
             "precisions": list(self.precisions),
             "architecture": dict(self.architecture),
             "training": dict(self.training),
+            "refiner": None if self.refiner is None else self.refiner.to_json(),
         }
 
     @classmethod
@@ -145,6 +147,7 @@ class ModelCard:
                 input_layout=str(d.get("input_layout", "NCHW")),
                 architecture=dict(d.get("architecture", {})),
                 training=dict(d.get("training", {})),
+                refiner=RefinerInfo.from_json(d["refiner"]) if d.get("refiner") else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ModelError(
@@ -162,23 +165,81 @@ class ModelEntry:
     path: Path
 
 
+@dataclass(frozen=True)
+class RefinerInfo:
+    """The optional second stage: per-landmark patches around the first stage's points.
+
+    A patch is ``patch_size`` px square, centred on a landmark, oriented and scaled like the
+    face crop, covering ``patch_fraction`` of the face crop's side: fine detail the face crop
+    had to shrink away.
+    """
+
+    patch_size: int
+    patch_fraction: float
+    xml: str = "refiner.xml"
+    bin: str = "refiner.bin"
+    architecture: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> Dict[str, Any]:
+        """JSON-ready dict."""
+        return {"patch_size": self.patch_size, "patch_fraction": self.patch_fraction, "xml": self.xml,
+                "bin": self.bin, "architecture": dict(self.architecture)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> RefinerInfo:
+        """Inverse of ``to_json``."""
+        return cls(int(d["patch_size"]), float(d["patch_fraction"]), str(d.get("xml", "refiner.xml")),
+                   str(d.get("bin", "refiner.bin")), dict(d.get("architecture", {})))
+
+
+class CompiledNet:
+    """One compiled IR and its cached async request queues."""
+
+    def __init__(self, compiled: Any, input_size: int, num_landmarks: int) -> None:
+        self.compiled = compiled
+        self.input_size = input_size
+        self.num_landmarks = num_landmarks
+        self._lock = threading.Lock()
+        self._queues: Dict[int, Any] = {}
+
+    def infer_queue(self, jobs: int) -> Any:
+        """A cached ``openvino.AsyncInferQueue`` with ``jobs`` requests (one per size)."""
+        import openvino as ov
+
+        with self._lock:
+            q = self._queues.get(jobs)
+            if q is None:
+                q = ov.AsyncInferQueue(self.compiled, jobs)
+                self._queues[jobs] = q
+            return q
+
+
 class LandmarkModel:
     """A loaded, compiled landmark model; ``landmarks.predict_landmarks`` runs it.
 
     ``precision`` is the IR used ("fp32" or "int8"); ``inference_precision`` is what OpenVINO
     reports it computes float layers in (pinned to f32 so results match across CPUs).
+    ``refiner`` is the compiled second stage, when the model has one.
     """
 
     def __init__(
-        self, path: Path, card: ModelCard, compiled: Any, precision: str, inference_precision: str
+        self,
+        path: Path,
+        card: ModelCard,
+        compiled: Any,
+        precision: str,
+        inference_precision: str,
+        refiner: Optional[Any] = None,
     ) -> None:
         self.path = path
         self.card = card
         self.compiled = compiled
         self.precision = precision
         self.inference_precision = inference_precision
-        self._lock = threading.Lock()
-        self._queues: Dict[int, Any] = {}
+        self.net = CompiledNet(compiled, card.input_size, len(card.landmarks))
+        self.refiner: Optional[CompiledNet] = None
+        if refiner is not None and card.refiner is not None:
+            self.refiner = CompiledNet(refiner, card.refiner.patch_size, len(card.landmarks))
 
     @property
     def input_size(self) -> int:
@@ -191,15 +252,8 @@ class LandmarkModel:
         return self.card.landmarks
 
     def infer_queue(self, jobs: int) -> Any:
-        """A cached ``openvino.AsyncInferQueue`` with ``jobs`` requests (one per size)."""
-        import openvino as ov
-
-        with self._lock:
-            q = self._queues.get(jobs)
-            if q is None:
-                q = ov.AsyncInferQueue(self.compiled, jobs)
-                self._queues[jobs] = q
-            return q
+        """The first stage's async queue (see ``CompiledNet.infer_queue``)."""
+        return self.net.infer_queue(jobs)
 
     def __repr__(self) -> str:
         return (
@@ -323,24 +377,39 @@ def load_model(model_dir: PathLike, precision: str = "fp32") -> LandmarkModel:
                 f"this model has no {precision} IR ({name} not in its card; available: {avail})",
                 path=str(root),
             )
+    if card.refiner is not None:
+        for name in (card.refiner.xml, card.refiner.bin):
+            if name not in card.files:
+                raise ModelError(f"the card's refiner names {name}, which its file list lacks", path=str(root))
     verify_files(root, card)
+    compiled = _compile(root, xml_name, bin_name)
+    refiner = None if card.refiner is None else _compile(root, card.refiner.xml, card.refiner.bin)
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+    got = str(hint.get_type_name()) if hasattr(hint, "get_type_name") else str(hint)
+    logger.info(
+        "loaded model %s/%s (%s IR, inference precision %s%s)", card.character, card.version, precision, got,
+        ", with refiner" if refiner is not None else "",
+    )
+    return LandmarkModel(root, card, compiled, precision, got, refiner)
+
+
+def compile_config() -> Dict[str, Any]:
+    """CPU compile properties every SeamRoto model uses (f32 pinned, this machine's threads)."""
+    return {
+        "INFERENCE_PRECISION_HINT": INFERENCE_PRECISION,
+        "INFERENCE_NUM_THREADS": machine_threads(),
+        "PERFORMANCE_HINT": "LATENCY",
+    }
+
+
+def _compile(root: Path, xml_name: str, bin_name: str) -> Any:
+    """Read and compile one verified IR."""
     core = get_core()
     try:
         ov_model = core.read_model(str(root / xml_name), str(root / bin_name))
-        config = {
-            "INFERENCE_PRECISION_HINT": INFERENCE_PRECISION,
-            "INFERENCE_NUM_THREADS": machine_threads(),
-            "PERFORMANCE_HINT": "LATENCY",
-        }
-        compiled = core.compile_model(ov_model, "CPU", config)
-        hint = compiled.get_property("INFERENCE_PRECISION_HINT")
-        got = str(hint.get_type_name()) if hasattr(hint, "get_type_name") else str(hint)
+        return core.compile_model(ov_model, "CPU", compile_config())
     except RuntimeError as err:
         raise ModelError(f"OpenVINO cannot load the IR: {err}", path=str(root / xml_name)) from err
-    logger.info(
-        "loaded model %s/%s (%s IR, inference precision %s)", card.character, card.version, precision, got
-    )
-    return LandmarkModel(root, card, compiled, precision, got)
 
 
 def default_search_paths() -> List[Path]:

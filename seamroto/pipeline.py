@@ -277,18 +277,42 @@ def tracks_from_fused(fused: Any, names: Sequence[str]) -> Tuple[LandmarkTrack, 
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class NodeNames:
+    """How emitted nodes are named: ``{prefix}_{role}`` plus ``_v{version}`` on a re-run."""
+
+    prefix: str = "SeamRoto"
+    version: Optional[int] = None
+
+    def __call__(self, role: str) -> str:
+        """The node name for ``role`` (``tracks``, ``shapes``, ``repair_seam``...)."""
+        suffix = f"_v{self.version}" if self.version and self.version > 1 else ""
+        return f"{self.prefix}_{role}{suffix}"
+
+
 def write_outputs(
-    out: Path, result: TrackResult, shot: Shot, *, seam_width_px: float, extra_nodes: Sequence[str] = ()
+    out: Path,
+    result: TrackResult,
+    shot: Shot,
+    *,
+    seam_width_px: float,
+    names: NodeNames = NodeNames(),
+    include_read: bool = True,
 ) -> Dict[str, Path]:
-    """tracks.nk, shapes.nk, seamroto.nk and result.json in ``out`` (a staged folder)."""
+    """tracks.nk, shapes.nk, seamroto.nk and result.json in ``out`` (a staged folder).
+
+    ``seamroto.nk`` is the whole build (Read -> Tracker4 -> Roto -> seam repair, backdropped);
+    without ``include_read`` its first node takes the paste point's selection as input, which is
+    how the Nuke plugin wires the result to the artist's plate.
+    """
     from seamroto.nk import writer
     from seamroto.repair import seam_keys, write_wire_removal
 
     w, h = result.width, result.height
-    read = writer.write_read(shot, name="SeamRoto_plate", xpos=0, ypos=0)
+    read = writer.write_read(shot, name=names("plate"), xpos=0, ypos=0)
     tracker = writer.write_tracker(
         result.tracks,
-        name="SeamRoto_tracks",
+        name=names("tracks"),
         height=h,
         width=w,
         first=result.first,
@@ -297,13 +321,13 @@ def write_outputs(
         ypos=LAYOUT_STEP_Y,
     )
     roto = writer.write_roto(
-        result.shapes, name="SeamRoto_shapes", width=w, height=h, xpos=0, ypos=2 * LAYOUT_STEP_Y, connect_input=True
+        result.shapes, name=names("shapes"), width=w, height=h, xpos=0, ypos=2 * LAYOUT_STEP_Y, connect_input=True
     )
     paths = {
         "tracks": writer.write_script_file(out / "tracks.nk", writer.write_script([read, tracker])),
         "shapes": writer.write_script_file(
             out / "shapes.nk",
-            writer.write_script([writer.write_roto(result.shapes, name="SeamRoto_shapes", width=w, height=h)]),
+            writer.write_script([writer.write_roto(result.shapes, name=names("shapes"), width=w, height=h)]),
         ),
     }
     frames = list(range(result.first, result.last + 1))
@@ -315,7 +339,7 @@ def write_outputs(
                 write_wire_removal(
                     keys,
                     height=h,
-                    name=f"SeamRoto_repair_{seam.name}",
+                    name=names(f"repair_{seam.name}"),
                     width_px=seam_width_px,
                     xpos=0,
                     ypos=(3 + k) * LAYOUT_STEP_Y,
@@ -329,9 +353,11 @@ def write_outputs(
         260,
         bottom + 80,
         BACKDROP_COLOUR,
-        name="SeamRoto_backdrop",
+        name=names("backdrop"),
     )
-    main = [backdrop, read, tracker, roto, *repairs, *extra_nodes]
+    # The backdrop goes last: a node pushes itself on Nuke's stack, and the Tracker must take
+    # the Read (or, without it, the artist's selection) as its input, not the backdrop.
+    main = [*([read] if include_read else []), tracker, roto, *repairs, backdrop]
     paths["seamroto"] = writer.write_script_file(out / "seamroto.nk", writer.write_script(main))
     paths["result"] = write_result(out / "result.json", result)
     return paths
@@ -485,8 +511,13 @@ def export_command(result_path: Path, *, fxs: Path) -> Path:
 # --- refit: shapes from landmarks an artist corrected ----------------------------------------
 
 
-def read_tracks_any(path: Path) -> Tuple[Tuple[LandmarkTrack, ...], int, int, Optional[Shot]]:
+def read_tracks_any(
+    path: Path, like: Optional[TrackResult] = None
+) -> Tuple[Tuple[LandmarkTrack, ...], int, int, Optional[Shot]]:
     """Landmark tracks from a Tracker4 in a .nk (named by landmark) or from a result.json.
+
+    A Tracker4 copied out of Nuke on its own carries no format; ``like`` (the result the tracks
+    came from) then gives the plate size that Nuke's y-up values are flipped with.
 
     Returns:
         tracks, width, height, and the Read node's shot when the script has one.
@@ -508,6 +539,9 @@ def read_tracks_any(path: Path) -> Tuple[Tuple[LandmarkTrack, ...], int, int, Op
     width, height = script.root_format[:2] if getattr(script, "root_format", None) else (0, 0)
     if shot_opt is not None:
         width, height = shot_opt.width, shot_opt.height
+    elif like is not None:
+        width, height = like.width, like.height
+        shot_opt = Shot(like.plates, like.first, like.last, like.width, like.height, colourspace=like.colourspace)
     if not height:
         raise SeamRotoError(
             "cannot tell the plate height (no Read node and no root format); Nuke's y-up track values "
@@ -531,8 +565,13 @@ def refit_command(
     output: Path,
     progress: Optional[Progress] = None,
     options: TrackOptions = TrackOptions(),
+    names: Optional[NodeNames] = None,
+    like: Optional[Path] = None,
 ) -> Dict[str, Path]:
-    """``seamroto refit``: rebuild the character's shapes from corrected landmark tracks."""
+    """``seamroto refit``: rebuild the character's shapes from corrected landmark tracks.
+
+    ``like`` is the result.json the tracks were first tracked into (its format and plates).
+    """
     from seamroto.datamodel import tracks_to_array
     from seamroto.nk import writer
     from seamroto.rig import Rig
@@ -540,10 +579,10 @@ def refit_command(
     progress = progress or NullProgress()
     rig = Rig.load(model_dir)
     info = read_character(model_dir)
-    tracks, width, height, shot = read_tracks_any(tracks_path)
-    names = list(rig.landmark_names)
+    tracks, width, height, shot = read_tracks_any(tracks_path, read_result(like) if like else None)
+    lm_names = list(rig.landmark_names)
     have = {t.name for t in tracks}
-    missing = [n for n in names if n not in have]
+    missing = [n for n in lm_names if n not in have]
     if missing:
         logger.warning(
             "tracks lack %d landmark(s) the rig uses (%s): shapes that need them are flagged",
@@ -554,10 +593,10 @@ def refit_command(
     if not frames:
         raise SeamRotoError("the tracks hold no keyed frame", path=str(tracks_path))
     frames = list(range(frames[0], frames[-1] + 1))
-    arr = tracks_to_array(tracks, names, frames)
+    arr = tracks_to_array(tracks, lm_names, frames)
     progress.update(0, 1, "fitting shapes")
     character = Character(Path(model_dir), None, rig, None, info)
-    shapes, flags = fit_shapes(arr[..., :2], np.nan_to_num(arr[..., 2]), frames, character, options, names)
+    shapes, flags = fit_shapes(arr[..., :2], np.nan_to_num(arr[..., 2]), frames, character, options, lm_names)
     result = TrackResult(
         width=width,
         height=height,
@@ -574,7 +613,8 @@ def refit_command(
     )
     out = next_free_dir(output)
     with staged_dir(out) as tmp:
-        roto = writer.write_roto(shapes, name="SeamRoto_refit_shapes", width=width, height=height)
+        node_names = names or NodeNames("SeamRoto_refit")
+        roto = writer.write_roto(shapes, name=node_names("shapes"), width=width, height=height)
         paths = {
             "shapes": writer.write_script_file(tmp / "shapes.nk", writer.write_script([roto])),
             "result": write_result(tmp / "result.json", result),

@@ -495,3 +495,13 @@ def _inspect(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
 
 register("about", _about)
 register("inspect", _inspect)
+
+
+def _register_core_jobs() -> None:
+    """track/train/refit from ``seamroto.jobs`` (imported here, not at the top: it pulls the pipeline)."""
+    from seamroto import jobs
+
+    jobs.register_all(lambda name, fn: register(name, fn, replace=True))
+
+
+_register_core_jobs()

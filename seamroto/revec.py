@@ -6,9 +6,11 @@ the same ``K`` points at consistent places. The recipe keeps the few points an a
 
 1. Orientation is normalised (closed shapes run clockwise on screen; open ones run along an axis).
 2. Knots sit at consistent places: a closed, elongated shape (eye, eyebrow) gets a knot on each
-   extreme along its long axis (the corners an artist would click) and the rest evenly by arc
-   length along the two arcs between them; a round one starts where a fixed direction from its
-   centroid meets it; an open curve is split evenly by arc length from its start.
+   extreme along its long axis (the corners an artist would click) and the rest spread along the
+   two arcs between them; a round one starts where a fixed direction from its centroid meets it;
+   an open curve is spread from its start. "Spread" is even in a blend of arc length and turning
+   angle, so tight bends get more knots. With anchors (``plan_anchored``: landmarks that lie on
+   the curve) knots sit where the anchors project onto the curve, plus a planned number between.
 3. Tangent handles are fitted by least squares (with parameter refinement) so the new curve
    reproduces the artist's curve; the fit error is reported.
 4. Per-point feather offsets are carried over by interpolating along the curve.
@@ -30,18 +32,26 @@ from seamroto.errors import AnnotationError, ShapeError
 
 logger = logging.getLogger(__name__)
 
+#: Fewest points of a re-vectorised closed / open shape.
 MIN_POINTS_CLOSED = 4
 MIN_POINTS_OPEN = 2
+#: Bezier samples per artist segment for arc lengths, and artist-curve samples per new segment
+#: the handles are fitted to; Newton re-parametrisation rounds of that fit.
 DENSE_PER_SEGMENT = 32
 FIT_SAMPLES_PER_SEGMENT = 24
 REPARAM_ITERATIONS = 4
+#: A closed shape whose long/short spread ratio is below this is "round" (anchored by direction).
 ROUND_ASPECT = 1.15
 MIN_SHAPE_EXTENT_PX = 1e-3
+#: Bezier samples per segment when measuring the fit error.
 EVAL_PER_SEGMENT = 16
+#: Share of turning angle (vs arc length) in the measure knots are spread evenly in.
 CURVATURE_WEIGHT = 0.3
 #: Bezier samples per segment when checking ground truth for loops.
 CHECK_SAMPLES_PER_SEGMENT = 6
+#: Weight of the handle prior (artist tangent, a third of the span) per fitted sample.
 HANDLE_PRIOR = 1e-3
+#: Step (fraction of a segment) used to read the artist's tangent direction at a knot.
 TANGENT_PROBE = 1e-3
 #: An open curve whose end runs on past its last anchor by more than this fraction of its length
 #: gets a knot of its own there.

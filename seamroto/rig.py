@@ -12,10 +12,17 @@ How one shape is rigged:
 2. A face frame per frame: the similarity (scale, rotation, translation; no reflection) that
    best maps those landmarks onto their Procrustes mean. Head motion is removed; what remains is
    expression (a blink, a raised brow).
-3. Targets: the artist's key re-vectorised (``revec.py``) to the same ``K`` points every frame,
-   or the artist's own points when every key already agrees, expressed in that face frame.
+3. Targets, in that face frame, from one of two parametrisations, whichever cross-validates
+   better on the curve itself: the artist's own points when every key already has the same
+   points in the same order (an animated Nuke shape), or a re-vectorisation (``revec.py``) to
+   the same ``K`` points every frame (real roto whose point count changes), with knots anchored
+   on the landmarks that lie on the curve. With anchors the regression learns only the
+   difference from a smooth curve through those landmarks, in the face frame or in each knot's
+   own frame along that curve.
 4. A ridge regression from the normalised landmarks to the flattened targets (positions,
-   relative handles, relative feather), its strength chosen by cross-validation across shots.
+   relative handles, relative feather): its strength chosen by cross-validation across
+   annotations (shots) and never below what tracker noise of ``landmark_noise_px`` would imply,
+   so a rig learned from exact ground truth does not amplify a tracker's jitter.
 
 Applying it reverses the steps; a frame on which a needed landmark is unknown is flagged for that
 shape (the others are still fitted). Everything is ``_img`` space (origin top-left, y down).
