@@ -319,10 +319,13 @@ def load_records(
     crop_scale: float,
     digest: Optional[DataDigest] = None,
     frame_filter: Optional[Callable[[str, int], bool]] = None,
+    on_frame: Optional[Callable[[np.ndarray, FrameRecord, str], None]] = None,
 ) -> List[FrameRecord]:
     """Decode and reduce every annotated frame (one frame in memory at a time).
 
     Frames with fewer than ``MIN_POINTS_FOR_BOX`` known landmarks are skipped (no face box).
+    ``on_frame(image, record, colourspace)`` sees each full frame once (the refiner's patches
+    are cut there).
     """
     out: List[FrameRecord] = []
     for shot in shots:
@@ -353,10 +356,11 @@ def load_records(
             pts = arr[index[f]]
             if digest is not None:
                 digest.add_image(img)
-            out.append(
-                record_frame(img, pts, colourspace=shot.colourspace, size=size,
-                             crop_scale=crop_scale, source=shot.source, frame=f)
-            )
+            rec = record_frame(img, pts, colourspace=shot.colourspace, size=size,
+                               crop_scale=crop_scale, source=shot.source, frame=f)
+            out.append(rec)
+            if on_frame is not None:
+                on_frame(img, rec, shot.colourspace)
     logger.info("loaded %d training frames", len(out))
     return out
 
