@@ -133,6 +133,22 @@ class ProtocolError(SeamRotoError):
     """A host request (SeamRotoRequest JSON) is malformed, of an unknown schema or command."""
 
 
+class KeyRangeError(SeamRotoError):
+    """Keys (roto keys, a box's key frame) lie outside the frame range of the plates."""
+
+
+class ShapeNotFoundError(SeamRotoError):
+    """A Roto node has no shape of a requested name."""
+
+
+class MotionVectorError(PlateError):
+    """A motion-vector image lacks the forward/backward channels, or does not fit the plates."""
+
+
+class BoxError(SeamRotoError):
+    """A tracking box is empty, not finite, or lies outside the frame."""
+
+
 def _frame_list(frames: Sequence[int], limit: int = 40) -> str:
     """Compress frames into ranges (1001-1004, 1010) so a long gap list stays readable."""
     runs: list[str] = []

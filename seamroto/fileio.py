@@ -66,6 +66,23 @@ def next_free_dir(path: PathLike) -> Path:
             return candidate
 
 
+def next_free_file(path: PathLike) -> Path:
+    """``path`` if it does not exist, else ``name_v2.ext``, ``name_v3.ext``... (files, not folders).
+
+    Why not ``next_free_dir``: a file's version goes before its extension (``out_v2.nk``).
+    """
+    target = Path(path)
+    if not target.exists():
+        return target
+    m = VERSION_SUFFIX.match(target.stem)
+    stem, num = (m.group("stem"), int(m.group("num"))) if m else (target.stem, 1)
+    while True:
+        num += 1
+        candidate = target.with_name(f"{stem}_v{num}{target.suffix}")
+        if not candidate.exists():
+            return candidate
+
+
 @contextlib.contextmanager
 def staged_dir(path: PathLike) -> Iterator[Path]:
     """Build an output folder under a hidden temp name and rename it to ``path`` when complete.

@@ -258,6 +258,34 @@ def patch_matrix(
     return np.concatenate([lin, (np.asarray(point_img, float) - lin @ centre)[:, None]], axis=1)
 
 
+def patch_matrices(
+    mats: np.ndarray, points: np.ndarray, crop_size: int, patch_size: int, patch_fraction: float
+) -> np.ndarray:
+    """Refinement patch affines for every face and landmark, (N * L, 2, 3), face-major."""
+    n, nl = points.shape[:2]
+    out = np.zeros((n * nl, 2, 3))
+    for i in range(n):
+        for j in range(nl):
+            out[i * nl + j] = patch_matrix(mats[i], points[i, j], crop_size, patch_size, patch_fraction)
+    return out
+
+
+def points_from_patches(
+    refiner: Any, patches: np.ndarray, pmats: np.ndarray, num_landmarks: int, batch_size: int
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Run patches (N * L, P, P, 3) and keep each patch's own landmark channel.
+
+    Returns:
+        points (N, L, 2) float64 _img px, conf (N, L) float32.
+    """
+    pp, pc = infer_crops(refiner, patches, batch_size)
+    k = np.arange(len(patches))
+    own = k % num_landmarks
+    sel = pp[k, own].astype(np.float64)
+    pts = np.einsum("kij,kj->ki", pmats[:, :, :2], sel) + pmats[:, :, 2]
+    return pts.reshape(-1, num_landmarks, 2), pc[k, own].reshape(-1, num_landmarks)
+
+
 def refine_points(
     model: Any,
     image: np.ndarray,
@@ -266,7 +294,7 @@ def refine_points(
     convert: Optional[ColourConvert] = None,
     batch_size: int = 4 * BATCH_SIZE,
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Second stage: re-locate every landmark in its own high-resolution patch.
+    """Second stage: re-locate every landmark in its own finer-scale patch.
 
     Args:
         model: a ``LandmarkModel`` with a ``refiner``.
@@ -280,22 +308,13 @@ def refine_points(
         points (N, L, 2) float64 _img px, conf (N, L) float32 (the refiner's own channel).
     """
     info = model.card.refiner
-    ref = model.refiner
-    n, nl = points.shape[:2]
     p = info.patch_size
-    pm = np.zeros((n * nl, 2, 3))
-    patches = np.zeros((n * nl, p, p, 3), np.float32)
-    for i in range(n):
-        for j in range(nl):
-            k = i * nl + j
-            pm[k] = patch_matrix(mats[i], points[i, j], model.input_size, p, info.patch_fraction)
-            patch = warp_crop(image, pm[k], p)
-            patches[k] = patch if convert is None else convert(patch)
-    pp, pc = infer_crops(ref, patches, batch_size)
-    own = np.arange(n * nl) % nl
-    sel = pp[np.arange(n * nl), own]
-    out = np.stack([map_points(sel[k], pm[k]) for k in range(n * nl)]).reshape(n, nl, 2)
-    return out, pc[np.arange(n * nl), own].reshape(n, nl)
+    pm = patch_matrices(mats, points, model.input_size, p, info.patch_fraction)
+    patches = np.zeros((len(pm), p, p, 3), np.float32)
+    for k, m in enumerate(pm):
+        patch = warp_crop(image, m, p)
+        patches[k] = patch if convert is None else convert(patch)
+    return points_from_patches(model.refiner, patches, pm, points.shape[1], batch_size)
 
 
 def predict_landmarks(

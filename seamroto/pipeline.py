@@ -247,7 +247,7 @@ def fit_shapes(
     threshold = options.confidence_threshold
     if threshold is None:
         threshold = config.DEFAULT_CONFIDENCE_THRESHOLD
-    fitted = character.rig.apply(points, conf, frames=frames, min_confidence=0.0, smooth_sigma=1.0)
+    fitted = character.rig.apply(points, conf, frames=frames, min_confidence=0.0, smooth_sigma=0.0)
     flags = {name: fs.flagged_frames for name, fs in fitted.items() if fs.flagged_frames}
     shapes = list(fitted_to_roto_shapes(fitted))
     feather = options.feather_px

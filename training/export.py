@@ -18,7 +18,7 @@ import numpy as np
 import openvino as ov
 import torch
 
-from seamroto.models import INFERENCE_PRECISION, IR_FILES, get_core, machine_threads
+from seamroto.models import IR_FILES, compile_config, get_core
 from training.net import LandmarkNet
 
 logger = logging.getLogger(__name__)
@@ -72,11 +72,13 @@ def convert_to_ov(net: LandmarkNet) -> Any:
 
 def compile_cpu(model: Any) -> Any:
     """Compile as ``seamroto.models.load_model`` does (f32 pinned, machine threads)."""
-    return get_core().compile_model(
-        model,
-        "CPU",
-        {"INFERENCE_PRECISION_HINT": INFERENCE_PRECISION, "INFERENCE_NUM_THREADS": machine_threads()},
-    )
+    return get_core().compile_model(model, "CPU", compile_config())
+
+
+def export_fp32(net: LandmarkNet, xml_path: Path) -> Path:
+    """Write one FP32 IR (``.xml`` + ``.bin`` beside it); used for the refiner."""
+    ov.save_model(convert_to_ov(net), str(xml_path), compress_to_fp16=False)
+    return Path(xml_path)
 
 
 def run_compiled(compiled: Any, crops: np.ndarray, batch: int = 16) -> tuple:

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -31,11 +31,12 @@ from seamroto import colour
 from seamroto.datamodel import Annotation, Character
 from seamroto.errors import CancelledError, ModelError
 from seamroto.fileio import next_free_dir, staged_dir
-from seamroto.landmarks import map_points
+from seamroto.landmarks import infer_crops, map_points, patch_matrices, warp_from_region
 from seamroto.models import (
     CropRule,
     LandmarkModel,
     ModelCard,
+    RefinerInfo,
     file_sha256,
     load_model,
     read_card,
@@ -55,6 +56,7 @@ from training.checkpoint import (
 )
 from training.dataset import (
     AnnotatedFrames,
+    Batch,
     CropSampler,
     DataDigest,
     FrameRecord,
@@ -65,8 +67,9 @@ from training.dataset import (
     load_records,
     seam_indices,
 )
-from training.export import export_ir
+from training.export import export_fp32, export_ir
 from training.net import LandmarkNet, NetConfig, build_net
+from training.refine import PatchRecord, PatchSampler, RefineConfig, patch_records
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +99,11 @@ class TrainConfig:
     holdout_fraction: float = 0.1
     int8: bool = True
     augment: AugmentConfig = AugmentConfig()
+    refiner: Optional[RefineConfig] = RefineConfig()
 
     def to_json(self) -> Dict[str, Any]:
-        """JSON-ready dict (the augmentation nested)."""
-        d = asdict(self)
-        d["augment"] = asdict(self.augment)
-        return d
+        """JSON-ready dict (augmentation and refiner nested)."""
+        return asdict(self)
 
 
 def lr_at(step: int, cfg: TrainConfig, total: int) -> float:
@@ -180,9 +182,16 @@ def _run_key(net_cfg: NetConfig, cfg: TrainConfig, seed: int, data_sha: str, tot
     }
 
 
+class BatchSource(Protocol):
+    """Anything that gives batch ``step`` of a seeded run (``CropSampler``, ``PatchSampler``)."""
+
+    def batch(self, seed: int, step: int, batch_size: int) -> Batch:
+        """Batch ``step``."""
+
+
 def train_loop(
     net: LandmarkNet,
-    sampler: CropSampler,
+    sampler: BatchSource,
     cfg: TrainConfig,
     *,
     seed: int,
@@ -192,8 +201,13 @@ def train_loop(
     progress: Optional[Progress] = None,
     run_key: Optional[Dict[str, Any]] = None,
     time_budget_s: Optional[float] = None,
+    save_final: bool = False,
+    label: str = "",
 ) -> int:
     """Optimise ``net`` for ``total_steps`` steps; returns the steps completed.
+
+    ``save_final`` also checkpoints the finished state, so a later stage can be resumed
+    without redoing this one.
 
     Raises:
         CancelledError: Ctrl-C or ``progress.cancelled``; a checkpoint was saved first (when
@@ -257,9 +271,11 @@ def train_loop(
             step += 1
             lv = float(l1) * cfg.heatmap_stride
             loss_avg = lv if loss_avg is None else 0.98 * loss_avg + 0.02 * lv
-            progress.update(step, total_steps, f"L1 {loss_avg:.3f} crop px")
+            progress.update(step, total_steps, f"{label}L1 {loss_avg:.3f} px")
             if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step < total_steps:
                 save(step)
+    if save_final and step > start:
+        save(step)
     net.eval()
     return step
 
@@ -354,9 +370,12 @@ def train_character(
     resume: bool = False,
     checkpoint_dir: Optional[Union[str, Path]] = None,
     threads: Optional[int] = None,
-    extra_files: Optional[Callable[[Path], object]] = None,
 ) -> Path:
     """Train (or fine-tune) a character's landmark model and write its model folder.
+
+    Two stages when ``config.refiner`` is set: the face-crop network, then the per-landmark
+    patch refiner (``training.refine``); the time budget is split between them in proportion
+    to their steps.
 
     Args:
         name: character name (card and folder).
@@ -364,19 +383,17 @@ def train_character(
         out_dir: model folder to create, e.g. ``models/<name>/v001``; when it exists the next
             free ``_vN`` is used (a re-run never overwrites).
         seed: run seed (weights and every batch).
-        steps: optimiser steps; else ``epochs`` x frames / batch; else ``config.steps``.
+        steps: first-stage optimiser steps; else ``epochs`` x frames / batch; else ``config.steps``.
         epochs: alternative to ``steps``.
         time_budget_s: stop early (and still export) when training exceeds this.
         base_model_dir: fine-tune from this model (``--from``); landmarks must match.
-        progress: receives (step, total); its ``cancelled`` stops training with a checkpoint.
+        progress: receives (step, total) over both stages; ``cancelled`` stops with a checkpoint.
         character: rig with landmark order and seams (seam augmentation needs it).
         validation: shots held out for the card's metrics; else a block of each shot's frames.
         config: hyper-parameters.
         resume: continue from the checkpoint of an interrupted identical run.
         checkpoint_dir: where checkpoints go (default: hidden folder beside ``out_dir``).
         threads: torch threads (default: the machine's, at most ``MAX_THREADS``).
-        extra_files: writes more files (rig, face model) into the staged folder before the
-            card hashes every file, so ``load_model`` verifies them too.
 
     Returns:
         The model folder written.
@@ -403,23 +420,37 @@ def train_character(
     else:
         names = landmark_order(shots, character)
         net_cfg = NetConfig(len(names), input_size=config.input_size, heatmap_stride=config.heatmap_stride)
+    rcfg = config.refiner
+    size, scale = config.input_size, config.crop_scale
+
+    patches: Dict[Tuple[str, int], PatchRecord] = {}
+
+    def keep_patches(img: np.ndarray, rec: FrameRecord, cs: str) -> None:
+        if rcfg is not None:
+            patches[(rec.source, rec.frame)] = patch_records(img, rec, size=size, crop_scale=scale, cfg=rcfg,
+                                                             colourspace=cs)
 
     digest = DataDigest()
-    records = load_records(shots, names, size=config.input_size, crop_scale=config.crop_scale, digest=digest)
+    records = load_records(shots, names, size=size, crop_scale=scale, digest=digest, on_frame=keep_patches)
     data_sha = digest.hexdigest()
     if val_shots:
-        held = load_records(val_shots, names, size=config.input_size, crop_scale=config.crop_scale)
+        held = load_records(val_shots, names, size=size, crop_scale=scale, on_frame=keep_patches)
         train_recs = records
     else:
         train_recs, held = _split_holdout(records, config.holdout_fraction)
     seams = seam_indices(character, names)
-    sampler = CropSampler(train_recs, size=config.input_size, crop_scale=config.crop_scale,
-                          augment=config.augment, seams=seams)
+    sampler = CropSampler(train_recs, size=size, crop_scale=scale, augment=config.augment, seams=seams)
     if steps is None:
         steps = (int(math.ceil(epochs * len(train_recs) / config.batch_size))
                  if epochs is not None else config.steps)
-
     config = replace(config, steps=steps)
+    ref_steps = 0 if rcfg is None else rcfg.steps
+    all_steps = steps + ref_steps
+    budget1 = budget2 = None
+    if time_budget_s is not None:
+        budget1 = time_budget_s * steps / all_steps
+        budget2 = time_budget_s * ref_steps / all_steps
+
     torch.manual_seed(seed)
     net = build_net(net_cfg)
     if base_arrays is not None:
@@ -428,34 +459,61 @@ def train_character(
     if base_card is not None:
         key["base"] = base_card.files.get(WEIGHTS_NAME)
     t0 = time.monotonic()
-    done = train_loop(net, sampler, config, seed=seed, total_steps=steps, checkpoint_dir=ckpt,
-                      resume=resume, progress=progress, run_key=key, time_budget_s=time_budget_s)
+    done = train_loop(net, sampler, config, seed=seed, total_steps=steps, checkpoint_dir=ckpt / "stage1",
+                      resume=resume, progress=_Offset(progress, 0, all_steps), run_key=key,
+                      time_budget_s=budget1, save_final=rcfg is not None, label="face ")
     train_s = time.monotonic() - t0
-    logger.info("trained %d steps in %.0f s", done, train_s)
+    logger.info("face network: %d steps in %.0f s", done, train_s)
+
+    refiner: Optional[LandmarkNet] = None
+    ref_cfg: Optional[NetConfig] = None
+    ref_done = 0
+    if rcfg is not None:
+        ref_cfg = refiner_net_config(len(names), rcfg)
+        psampler = PatchSampler([patches[(r.source, r.frame)] for r in train_recs], size=size, crop_scale=scale,
+                                cfg=rcfg, augment=config.augment)
+        torch.manual_seed(seed + 1)
+        refiner = build_net(ref_cfg)
+        if base_arrays is not None and any(k.startswith(REFINER_PREFIX) for k in base_arrays):
+            load_module_arrays(refiner, base_arrays, prefix=REFINER_PREFIX)
+        rtrain = refiner_train_config(config, rcfg)
+        rkey = {**_run_key(ref_cfg, rtrain, seed, data_sha, rcfg.steps), "stage": "refiner"}
+        t1 = time.monotonic()
+        ref_done = train_loop(refiner, psampler, rtrain, seed=seed, total_steps=rcfg.steps,
+                              checkpoint_dir=ckpt / "refiner", resume=resume,
+                              progress=_Offset(progress, steps, all_steps), run_key=rkey, time_budget_s=budget2,
+                              label="refiner ")
+        logger.info("refiner: %d steps in %.0f s", ref_done, time.monotonic() - t1)
+    train_s = time.monotonic() - t0
 
     target = next_free_dir(out_dir)
     with staged_dir(target) as tmp:
-        np.savez(tmp / WEIGHTS_NAME, **module_arrays(net))  # type: ignore[arg-type]
-        if extra_files is not None:
-            extra_files(tmp)
-        calib, _ = sampler.eval_crops()
-        held_crops = held_mats = None
-        if held:
-            held_crops, held_mats = sampler.eval_crops(held)
+        arrays = module_arrays(net)
+        if refiner is not None:
+            arrays.update(module_arrays(refiner, prefix=REFINER_PREFIX))
+        np.savez(tmp / WEIGHTS_NAME, **arrays)  # type: ignore[arg-type]
+        held_patches = [patches[(r.source, r.frame)] for r in held] if refiner is not None else []
 
         def held_error(points_crop: np.ndarray) -> float:
-            assert held_mats is not None
-            pred = np.stack([map_points(p, m) for p, m in zip(points_crop, held_mats)])
-            return float(frame_errors(pred, held).mean())
+            return float(frame_errors(stage1_to_frame(points_crop, sampler, held), held).mean())
 
+        calib, _ = sampler.eval_crops()
+        held_crops = sampler.eval_crops(held)[0] if held else None
         result = export_ir(net, tmp, calibration_crops=calib, heldout_crops=held_crops,
                            heldout_error=held_error if held else None, int8=config.int8)
-        metrics: Dict[str, Any] = {"command": _command_line(), "held_out": "shots" if val_shots else "frames"}
+        refiner_info: Optional[RefinerInfo] = None
+        if refiner is not None and rcfg is not None and ref_cfg is not None:
+            refiner_info = RefinerInfo(rcfg.patch_size, rcfg.patch_fraction, architecture=ref_cfg.to_json())
+            export_fp32(refiner, tmp / refiner_info.xml)
+        metrics: Dict[str, Any] = {"command": _command_line(), "held_out": "shots" if val_shots else "frames",
+                                   "crops": "ground-truth landmark box, unaugmented"}
         if held:
             metrics["frames"] = len(held)
             metrics["sources"] = sorted({r.source for r in held})
-            metrics["torch"] = error_stats(frame_errors(
-                predict_records(lambda c: torch_predict(net, c), sampler, held), held))
+            pred = evaluate_records(lambda c: torch_predict(net, c), sampler, held,
+                                    None if refiner is None else (lambda c: torch_predict(refiner, c, 256)),
+                                    held_patches, refiner_info)
+            metrics["torch"] = error_stats(frame_errors(pred, held))
         lineage: Dict[str, Any] = {}
         if base_card is not None:
             lineage = {"parent": f"{base_card.character}/{base_card.version}",
@@ -465,11 +523,11 @@ def train_character(
             character=name,
             version=target.name,
             landmarks=tuple(names),
-            input_size=config.input_size,
+            input_size=size,
             colour_space=colour.MODEL_SPACE,
             normalisation={"input_range": [0.0, 1.0], "mean": list(LandmarkNet.MEAN),
                            "std": list(LandmarkNet.STD), "applied_in_graph": True},
-            crop=CropRule(scale=config.crop_scale),
+            crop=CropRule(scale=scale),
             training_data_sha256=data_sha,
             files=files,
             metrics=metrics,
@@ -479,25 +537,103 @@ def train_character(
             precision=result.precision,
             precisions=result.precisions,
             architecture=net_cfg.to_json(),
-            training={**config.to_json(), "seed": seed, "steps_done": done,
+            training={**config.to_json(), "seed": seed, "steps_done": done, "refiner_steps_done": ref_done,
                       "train_seconds": round(train_s, 1), "frames": len(train_recs),
                       "torch_threads": torch.get_num_threads(), "export": result.to_json()},
+            refiner=refiner_info,
         )
         write_card(tmp, card)
         if held:
             # Measure through the product's own loading path (checksums, f32 pinned).
             for precision in result.precisions:
                 model = load_model(tmp, precision)
-                from seamroto.landmarks import infer_crops
+                stage2 = None if model.refiner is None else model.refiner
 
                 def run(crops: np.ndarray, m: LandmarkModel = model) -> np.ndarray:
                     return infer_crops(m, crops)[0]
 
-                pred = predict_records(run, sampler, held)
+                def run2(p: np.ndarray, r: Any = stage2) -> np.ndarray:
+                    return infer_crops(r, p, 64)[0]
+
+                pred = evaluate_records(run, sampler, held, None if stage2 is None else run2, held_patches,
+                                        refiner_info)
                 metrics[precision] = error_stats(frame_errors(pred, held))
+                if stage2 is not None:
+                    pred1 = evaluate_records(run, sampler, held, None, [], None)
+                    metrics[f"{precision}_face_stage_only"] = error_stats(frame_errors(pred1, held))
             card = replace(card, metrics=metrics)
             write_card(tmp, card)
         _share_permissions(tmp)
         logger.info("model written: %s (%s)", target, json.dumps(metrics.get(result.precision, {})))
     remove_checkpoint(ckpt)
     return target
+
+
+REFINER_PREFIX = "refiner/"
+
+
+def refiner_net_config(num_landmarks: int, rcfg: RefineConfig) -> NetConfig:
+    """The refiner's network: the same family, small, stride-2 heatmaps on a small patch."""
+    return NetConfig(num_landmarks, input_size=rcfg.patch_size, heatmap_stride=2, widths=(24, 32, 48, 64),
+                     repeats=(1, 2, 2, 1), decoder=32)
+
+
+def refiner_train_config(config: TrainConfig, rcfg: RefineConfig) -> TrainConfig:
+    """Training settings of the refiner stage."""
+    return replace(config, input_size=rcfg.patch_size, heatmap_stride=2, batch_size=rcfg.batch_size,
+                   steps=rcfg.steps, refiner=None)
+
+
+class _Offset:
+    """Progress of one stage reported as part of the whole run."""
+
+    def __init__(self, inner: Optional[Progress], offset: int, total: int) -> None:
+        self.inner = inner or NullProgress()
+        self.offset = offset
+        self.total = total
+
+    def update(self, done: int, total: int, message: str = "") -> None:
+        self.inner.update(self.offset + done, self.total, message)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.inner.cancelled
+
+
+def stage1_to_frame(points_crop: np.ndarray, sampler: CropSampler, records: Sequence[FrameRecord]) -> np.ndarray:
+    """Map crop-px predictions of ``records``' eval crops to frame px."""
+    _, mats = sampler.eval_crops(records)
+    return np.stack([map_points(p, m) for p, m in zip(points_crop, mats)])
+
+
+def evaluate_records(
+    stage1: Callable[[np.ndarray], np.ndarray],
+    sampler: CropSampler,
+    records: Sequence[FrameRecord],
+    stage2: Optional[Callable[[np.ndarray], np.ndarray]],
+    patch_recs: Sequence[PatchRecord],
+    info: Optional[RefinerInfo],
+) -> np.ndarray:
+    """Frame-px predictions as ``predict_landmarks`` makes them, from stored regions.
+
+    Stage one runs on the unaugmented ground-truth-box crops; stage two (when given) on patches
+    centred on stage one's points, cut from the stored fine regions exactly as inference cuts
+    them from the frame (same reduction grid).
+    """
+    crops, mats = sampler.eval_crops(records)
+    pts = np.stack([map_points(p, m) for p, m in zip(stage1(crops), mats)])
+    if stage2 is None or info is None:
+        return pts
+    nl = pts.shape[1]
+    pm = patch_matrices(mats, pts, sampler.size, info.patch_size, info.patch_fraction)
+    patches = np.zeros((len(pm), info.patch_size, info.patch_size, 3), np.float32)
+    for k, m in enumerate(pm):
+        region = patch_recs[k // nl].regions[k % nl]
+        if region is None:
+            continue  # unknown landmark: not scored
+        patches[k] = sampler.to_model(warp_from_region(region[0].astype(np.float32), region[1], m, info.patch_size))
+    out = stage2(patches)
+    k = np.arange(len(pm))
+    sel = out[k, k % nl].astype(np.float64)
+    refined = np.einsum("kij,kj->ki", pm[:, :, :2], sel) + pm[:, :, 2]
+    return refined.reshape(-1, nl, 2)
