@@ -18,10 +18,11 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from seamroto import __version__
 from seamroto.errors import CancelledError, SeamRotoError
+from seamroto.progress import Progress
 
 logger = logging.getLogger("seamroto")
 
@@ -37,7 +38,7 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"size must look like 2048x1080, got {text!r}") from None
 
 
-def _progress(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _progress(args: argparse.Namespace) -> Progress:
     from seamroto.progress import ConsoleProgress, NullProgress
 
     return NullProgress() if getattr(args, "quiet", False) else ConsoleProgress()
@@ -141,11 +142,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     found = find_models(model_search_paths(args.path))
     if args.json:
-        print(json.dumps([{"character": c, "version": v, "path": str(p)} for c, v, p in found]))
+        print(json.dumps([{"character": m.character, "version": m.version, "path": str(m.path)} for m in found]))
     elif not found:
         print("no character models found in: " + ", ".join(map(str, model_search_paths(args.path))))
-    for character, version, path in found:
-        print(f"{character:20s} {version:8s} {path}")
+    for m in found:
+        print(f"{m.character:20s} {m.version:8s} {m.path}")
     return EXIT_OK
 
 
@@ -163,7 +164,7 @@ def _cmd_serve_request(args: argparse.Namespace) -> int:
     return serve(sys.stdin, sys.stdout)
 
 
-def _print_outputs(outputs: Dict[str, object]) -> None:
+def _print_outputs(outputs: Mapping[str, object]) -> None:
     width = max((len(k) for k in outputs), default=0)
     for key, value in outputs.items():
         print(f"{key:{width}s}  {value}")

@@ -133,6 +133,14 @@ class ProtocolError(SeamRotoError):
     """A host request (SeamRotoRequest JSON) is malformed, of an unknown schema or command."""
 
 
+class ManifestError(SeamRotoError):
+    """A batch manifest (CSV, YAML or JSON) is malformed or names a shot, model or path that cannot be used."""
+
+
+class PathMappingError(SeamRotoError):
+    """A farm path mapping rules file is not a ``pathmapping-1.0`` document."""
+
+
 class KeyRangeError(SeamRotoError):
     """Keys (roto keys, a box's key frame) lie outside the frame range of the plates."""
 

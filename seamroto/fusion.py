@@ -77,12 +77,16 @@ class FusionParams:
             ``[min_detection_sigma_px, max_detection_sigma_px]``.
         flow_sigma_px: LK displacement noise per axis at reliability 1; None estimates it from
             forward/backward disagreement, clamped below at ``min_flow_sigma_px``.
+        fallback_detection_sigma_px, fallback_flow_sigma_px: used when the shot is too short
+            to estimate them.
         aperture_power: how much less than linearly a flow direction is trusted as the LK
             window's structure weakens in it (2: an edge-like window, eigenvalue ratio 0.1,
             keeps 1% of the flow weight along the edge).
         rigid_motion: also measure each landmark's motion by the face's affine motion fitted
             to all landmarks' flow (fills flow gaps, constrains motion along contours).
         rigid_iterations: reweighting rounds of that fit.
+        rigid_join_late: the face-motion term joins halfway through the reweighting, judged
+            against the track found without it, so it cannot smooth away a blink.
         min_rigid_sigma_px: floor of the face-motion noise estimated from its residuals.
         drift_lag: frames over which flow is compared with the detections to catch
             landmarks where LK is consistently wrong (``_landmark_flow_sigma``).

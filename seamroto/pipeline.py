@@ -536,7 +536,7 @@ def read_tracks_any(
         shot_opt = reader.read_node_shot(script, reader.find_node(script, node_class="Read"))
     except NkNodeNotFoundError:
         shot_opt = None
-    width, height = script.root_format[:2] if getattr(script, "root_format", None) else (0, 0)
+    width, height = (script.format.width, script.format.height) if script.format else (0, 0)
     if shot_opt is not None:
         width, height = shot_opt.width, shot_opt.height
     elif like is not None:

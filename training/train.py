@@ -33,6 +33,7 @@ from seamroto.errors import CancelledError, ModelError
 from seamroto.fileio import next_free_dir, staged_dir
 from seamroto.landmarks import infer_crops, map_points, patch_matrices, warp_from_region
 from seamroto.models import (
+    CARD_NAME,
     CropRule,
     LandmarkModel,
     ModelCard,
@@ -332,8 +333,8 @@ def _split_holdout(records: List[FrameRecord], fraction: float) -> Tuple[List[Fr
 def _share_permissions(folder: Path) -> None:
     """World-readable model folder (temp files are created 0600/0700): farms read models."""
     folder.chmod(DIR_MODE)
-    for p in folder.iterdir():
-        p.chmod(FILE_MODE)
+    for p in folder.rglob("*"):
+        p.chmod(DIR_MODE if p.is_dir() else FILE_MODE)
 
 
 def _command_line() -> str:
@@ -370,6 +371,7 @@ def train_character(
     resume: bool = False,
     checkpoint_dir: Optional[Union[str, Path]] = None,
     threads: Optional[int] = None,
+    extra_files: Optional[Callable[[Path], Any]] = None,
 ) -> Path:
     """Train (or fine-tune) a character's landmark model and write its model folder.
 
@@ -394,6 +396,8 @@ def train_character(
         resume: continue from the checkpoint of an interrupted identical run.
         checkpoint_dir: where checkpoints go (default: hidden folder beside ``out_dir``).
         threads: torch threads (default: the machine's, at most ``MAX_THREADS``).
+        extra_files: called with the staged folder to add files (rig, facts) before the card
+            records every file's sha256.
 
     Returns:
         The model folder written.
@@ -518,7 +522,9 @@ def train_character(
         if base_card is not None:
             lineage = {"parent": f"{base_card.character}/{base_card.version}",
                        "parent_weights_sha256": base_card.files.get(WEIGHTS_NAME)}
-        files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        if extra_files is not None:
+            extra_files(tmp)
+        files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file() and p.name != CARD_NAME}
         card = ModelCard(
             character=name,
             version=target.name,
@@ -633,7 +639,7 @@ def evaluate_records(
             continue  # unknown landmark: not scored
         patches[k] = sampler.to_model(warp_from_region(region[0].astype(np.float32), region[1], m, info.patch_size))
     out = stage2(patches)
-    k = np.arange(len(pm))
-    sel = out[k, k % nl].astype(np.float64)
+    idx = np.arange(len(pm))
+    sel = out[idx, idx % nl].astype(np.float64)
     refined = np.einsum("kij,kj->ki", pm[:, :, :2], sel) + pm[:, :, 2]
     return refined.reshape(-1, nl, 2)
