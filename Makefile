@@ -7,12 +7,13 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 DEMO_OUT ?= demo_out
 
-.PHONY: demo test lint typecheck bench clean-venv help
+.PHONY: demo demo-model test lint typecheck bench clean-venv help
 
 help:
 	@echo "make demo   - set up .venv and run the main job on the bundled demo character"
 	@echo "make test   - set up .venv (core + train + dev) and run lint, mypy and the tests"
 	@echo "make bench  - run the benchmarks in benchmarks/ (slow; prints measured ratios)"
+	@echo "make demo-model - rebuild the bundled demo character models/mara/v1 (needs torch; minutes)"
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -29,6 +30,9 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.core
 
 demo: $(VENV)/.core
 	$(PY) -m seamroto demo -o $(DEMO_OUT)
+
+demo-model: $(VENV)/.dev
+	$(PY) -m training.make_demo_model
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check seamroto training nuke_plugins tests benchmarks init.py menu.py

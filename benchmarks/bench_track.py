@@ -1,0 +1,137 @@
+"""End-to-end tracking figures (issues 3 and 4), measured side by side in one run.
+
+    .venv/bin/python benchmarks/bench_track.py --model models/mara/v1 --shots DIR [DIR ...]
+
+Each DIR is a ``seamroto synth`` shot (plates + gt.json) the model did NOT train on. Per shot it
+runs the whole tracker in memory and, in the same run, decodes every frame alone, then prints:
+landmark error (mean, p95, excess jitter: RMS of the second temporal difference of the error),
+review flags (recall of frames with any landmark error > 3 px, share of flagged frames that are
+fine), shape IoU and control-point jitter from tracked landmarks, seam-band coverage of the true
+seam pixels and its area ratio, and track time / decode-only time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from seamroto.curves import excess_jitter_px, rasterise, shape_iou
+from seamroto.datamodel import tracks_to_array
+from seamroto.pipeline import TrackOptions, track_shot
+from seamroto.plates import PlateSequence
+from seamroto.synth import read_gt
+
+BAD_PX = 3.0
+
+
+def _plates(shot_dir: Path) -> str:
+    first = sorted((shot_dir / "plates").glob("*.exr"))[0].name
+    stem, frame, ext = first.rsplit(".", 2)
+    return str(shot_dir / "plates" / f"{stem}.{'#' * len(frame)}.{ext}")
+
+
+def decode_only(pattern: str) -> float:
+    """Seconds to decode every frame of the shot (the same reader, prefetch on)."""
+    seq = PlateSequence.open(pattern)
+    t0 = time.perf_counter()
+    for _frame, _img in seq.iter_frames(prefetch=1):
+        pass
+    return time.perf_counter() - t0
+
+
+def _seam_band_cover(result, truth, frame: int, w: int, h: int) -> tuple:
+    band = next((s for s in result.shapes if s.name.endswith("_band") and frame in s.keys), None)
+    seam = next((s for s in truth.shapes if s.name == "seam" and frame in s.keys), None)
+    true_band = next((s for s in truth.shapes if s.name.endswith("_band") and frame in s.keys), None)
+    if band is None or seam is None or true_band is None:
+        return (np.nan, np.nan)
+    seam_px = rasterise(seam.points_array(frame), False, w, h, ss=2) > 0.25
+    ours = rasterise(band.points_array(frame), True, w, h, ss=2)
+    theirs = rasterise(true_band.points_array(frame), True, w, h, ss=2)
+    cover = float((ours[seam_px] > 0.5).mean()) if seam_px.any() else np.nan
+    return cover, float(ours.sum() / max(theirs.sum(), 1e-6))
+
+
+def bench_shot(model: Path, shot_dir: Path) -> dict:
+    """Every figure for one held-out shot."""
+    pattern = _plates(shot_dir)
+    t_decode = decode_only(pattern)
+    t0 = time.perf_counter()
+    result, _shot, _char, timings = track_shot(pattern, model, TrackOptions())
+    t_track = time.perf_counter() - t0
+    truth = read_gt(shot_dir / "gt.json")
+    names = [t.name for t in result.tracks]
+    frames = list(range(result.first, result.last + 1))
+    ours = tracks_to_array(result.tracks, names, frames)[..., :2]
+    gt = tracks_to_array(truth.tracks, names, frames)[..., :2]
+    err_vec = ours - gt
+    err = np.linalg.norm(err_vec, axis=-1)
+    ok = np.isfinite(err)
+    bad = np.array([bool(np.nanmax(e) > BAD_PX) if np.isfinite(e).any() else False for e in err])
+    flagged = np.array([f in set(result.flagged_frames) for f in frames])
+    recall = float((bad & flagged).sum() / bad.sum()) if bad.any() else 1.0
+    fine_share = float((flagged & ~bad).sum() / flagged.sum()) if flagged.any() else 0.0
+    ious, jit = [], []
+    truth_shapes = {s.name: s for s in truth.shapes}
+    for s in result.shapes:
+        t = truth_shapes.get(s.name)
+        if t is None:
+            continue
+        keys = [f for f in frames if f in s.keys and f in t.keys]
+        if s.closed and not s.name.endswith("_band"):
+            ious += [shape_iou(s.points_array(f), t.points_array(f)) for f in keys[::4]]
+        pts = np.array([s.points_array(f)[:, :2] for f in keys])
+        if len(pts) >= 3 and t.point_count == s.point_count:
+            tp = np.array([t.points_array(f)[:, :2] for f in keys])
+            jit.append(excess_jitter_px(pts - tp))
+    covers = [_seam_band_cover(result, truth, f, result.width, result.height) for f in frames[::6]]
+    cover = np.array(covers, dtype=np.float64)
+    return {
+        "shot": shot_dir.name,
+        "frames": len(frames),
+        "mean_px": float(err[ok].mean()),
+        "p95_px": float(np.percentile(err[ok], 95)),
+        "excess_jitter_px": excess_jitter_px(err_vec),
+        "flag_recall": recall,
+        "flagged_fine_share": fine_share,
+        "flagged": int(flagged.sum()),
+        "bad_frames": int(bad.sum()),
+        "shape_iou_mean": float(np.mean(ious)) if ious else float("nan"),
+        "shape_iou_min": float(np.min(ious)) if ious else float("nan"),
+        "control_point_jitter_px": float(np.mean(jit)) if jit else float("nan"),
+        "seam_band_cover": float(np.nanmean(cover[:, 0])),
+        "seam_band_area_ratio": float(np.nanmean(cover[:, 1])),
+        "decode_s": t_decode,
+        "track_s": t_track,
+        "track_over_decode": t_track / t_decode,
+        "stages_s": {k: round(v, 2) for k, v in timings.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--shots", type=Path, nargs="+", required=True)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    rows = [bench_shot(args.model, d) for d in args.shots]
+    keys = ["mean_px", "p95_px", "excess_jitter_px", "flag_recall", "flagged_fine_share", "shape_iou_mean",
+            "shape_iou_min", "control_point_jitter_px", "seam_band_cover", "seam_band_area_ratio",
+            "track_over_decode"]
+    print("shot        " + " ".join(f"{k[:14]:>14s}" for k in keys))
+    for r in rows:
+        print(f"{r['shot']:12s}" + " ".join(f"{r[k]:14.3f}" for k in keys))
+    summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
+    print("mean        " + " ".join(f"{summary[k]:14.3f}" for k in keys))
+    for r in rows:
+        print(r["shot"], "stages:", r["stages_s"], f"decode {r['decode_s']:.1f}s track {r['track_s']:.1f}s")
+    if args.json:
+        args.json.write_text(json.dumps({"shots": rows, "mean": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
