@@ -1,23 +1,10 @@
 """``seamroto batch``: train, then track every shot of a manifest on one machine, resumably.
 
-Resuming is by digest. A shot is done when one of its output folders (``out/sh010``, or a later
-``out/sh010_vN``) holds a ``.seamroto_done.json`` marker whose digest matches the shot's
-inputs now. The digest covers:
-
-- every plate file of the frame range, by name, size and modification time (``--hash-plates``:
-  by sha256 of the content instead, for storage that rewrites mtimes). We use stat rather than
-  hashes by default because hashing 2,000 shots of 2K EXRs would read terabytes just to decide
-  what to skip;
-- the model, by the sha256 of its ``card.json`` (which holds the sha256 of every model file);
-- the tracking options and the frame range.
-
-Plate folders are not part of it (only file names), so a re-run through other mount points
-(farm path mapping) still recognises finished shots. A done shot is skipped, so a re-run never
-makes ``_v2`` for it; a shot whose inputs changed gets the next version, and nothing an artist
-made is overwritten. Each shot is built in a hidden staged folder (the tracker's outputs, then
-the marker) and renamed into place in one step, so a crash leaves either a complete, marked
-folder or a hidden ``.partial`` one, which the next run deletes before it tracks that shot again.
-Run one batch per manifest at a time (the farm runs each task once at a time).
+A shot whose inputs are unchanged since it was tracked is skipped (``batchstate``: digests and
+done markers), so a re-run never makes ``_v2`` for it; a shot whose inputs changed gets the next
+version, and nothing an artist made is overwritten. Shots run in a pool of worker processes
+(``batchworker``), each built atomically, so an interrupted shot restarts cleanly. Run one batch
+per manifest at a time (the farm runs each task once at a time).
 
 Every shot logs to ``REPORT_DIR/logs/<shot>.log`` (appended per attempt), and the run ends with
 a summary table, also written as ``REPORT_DIR/summary.csv``.
@@ -25,75 +12,40 @@ a summary table, also written as ``REPORT_DIR/summary.csv``.
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import csv
 import dataclasses
-import datetime as _dt
-import hashlib
 import io
-import json
 import logging
-import multiprocessing
 import os
-import platform
-import queue
-import re
-import shutil
-import signal
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from seamroto import __version__
+from seamroto import batchworker
+from seamroto.batchstate import ShotDigest, find_done, shot_digest
+from seamroto.batchworker import (
+    STATUS_DONE,
+    STATUS_FAILED,
+    STATUS_PENDING,
+    STATUS_TRACKED,
+    ShotJob,
+    ShotReport,
+)
 from seamroto.errors import CancelledError, ManifestError, SeamRotoError
-from seamroto.fileio import VERSION_SUFFIX, atomic_write_text, next_free_dir, staged_dir
-from seamroto.manifest import Manifest, ShotEntry, TrainEntry
+from seamroto.fileio import atomic_write_text
+from seamroto.manifest import Manifest, ShotEntry
 from seamroto.progress import NullProgress, Progress
 
 logger = logging.getLogger(__name__)
 
-DONE_MARKER = ".seamroto_done.json"
-DONE_SCHEMA = "SeamRotoBatchDone.1"
-DIGEST_SCHEMA = "SeamRotoBatchDigest.1"
 SUMMARY_CSV = "summary.csv"
 LOGS_DIR = "logs"
 REPORT_DIR_SUFFIX = "_batch"
-TRACK_SUBDIR = "track"  # track_command writes here inside the staged folder; its files then move up
-PARTIAL_SUFFIX = ".partial"  # fileio.staged_dir's hidden temp folders
 #: Bytes a shot holds per pixel and frame while tracking: the float16 RGB plate (6) + a grey copy (1).
 BYTES_PER_PIXEL_FRAME = 7
 #: Share of the available memory the pool may plan to fill.
 MEMORY_HEADROOM = 0.8
-STATUS_TRACKED, STATUS_DONE, STATUS_FAILED, STATUS_PENDING = "tracked", "done", "failed", "pending"
 SUMMARY_COLUMNS = ("shot", "status", "frames", "flagged_frames", "seconds", "output", "log", "error")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-@dataclass(frozen=True)
-class ShotDigest:
-    """What a shot's result depends on, hashed (see the module docstring)."""
-
-    digest: str
-    first: int
-    last: int
-    model_card_sha256: str
-
-
-@dataclass(frozen=True)
-class ShotReport:
-    """One row of the summary."""
-
-    shot: str
-    status: str
-    frames: int = 0
-    flagged_frames: int = 0
-    seconds: float = 0.0
-    output: str = ""
-    log: str = ""
-    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,6 +56,7 @@ class BatchReport:
     trained: Tuple[Path, ...]
     report_dir: Path
     summary_csv: Optional[Path]
+    train_errors: Tuple[str, ...] = ()
 
     @property
     def failed(self) -> Tuple[ShotReport, ...]:
@@ -118,92 +71,6 @@ def track_options(manifest: Manifest, shot: ShotEntry) -> Any:
     known = {f.name for f in dataclasses.fields(TrackOptions)}
     kwargs = {k: v for k, v in manifest.options.items() if k in known}
     return TrackOptions(first=shot.first, last=shot.last, **kwargs)
-
-
-def shot_digest(shot: ShotEntry, options: Any, *, hash_plates: bool = False) -> ShotDigest:
-    """Digest of a shot's inputs now (plates, model card, options, frame range).
-
-    Raises:
-        PlateError: The plates are missing or have gaps in the range.
-        ModelError: The model folder has no card.
-    """
-    from seamroto.errors import ModelError
-    from seamroto.models import CARD_NAME, file_sha256
-    from seamroto.plates import check_sequence, expand_pattern, scan_sequence
-
-    first, last = shot.first, shot.last
-    if first is None or last is None:
-        lo, hi, _ = scan_sequence(shot.plates)
-        first = lo if first is None else first
-        last = hi if last is None else last
-    plates: List[List[Any]] = []
-    for frame in check_sequence(shot.plates, first, last):
-        path = expand_pattern(shot.plates, frame)
-        if hash_plates:
-            plates.append([os.path.basename(path), file_sha256(path)])
-        else:
-            st = os.stat(path)
-            plates.append([os.path.basename(path), st.st_size, st.st_mtime_ns])
-    card = shot.model_dir / CARD_NAME
-    if not card.is_file():
-        raise ModelError(
-            f"the model of character {shot.character!r} is not there yet (no {CARD_NAME}); train it first "
-            "(run the batch without --no-train, or let the farm job's Train step finish)",
-            path=str(shot.model_dir),
-        )
-    card_sha = file_sha256(card)
-    opts = {**dataclasses.asdict(options), "first": first, "last": last}
-    doc = {"schema": DIGEST_SCHEMA, "plates": plates, "model_card_sha256": card_sha, "options": opts}
-    digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()
-    return ShotDigest(digest, first, last, card_sha)
-
-
-def output_versions(output: Path) -> List[Path]:
-    """``output`` and its ``_vN`` siblings that exist, oldest first."""
-    m = VERSION_SUFFIX.match(output.name)
-    stem = m.group("stem") if m else output.name
-    pattern = re.compile(rf"^{re.escape(stem)}(?:_v(\d+))?$")
-    found: List[Tuple[int, Path]] = []
-    if output.parent.is_dir():
-        for p in output.parent.iterdir():
-            hit = pattern.match(p.name)
-            if hit and p.is_dir():
-                found.append((int(hit.group(1) or 1), p))
-    return [p for _, p in sorted(found)]
-
-
-def read_marker(folder: Path) -> Optional[Dict[str, Any]]:
-    """A folder's done marker, or None (absent, unreadable or of another schema)."""
-    try:
-        doc = json.loads((folder / DONE_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) and doc.get("schema") == DONE_SCHEMA else None
-
-
-def find_done(output: Path, digest: str) -> Optional[Tuple[Path, Dict[str, Any]]]:
-    """The newest output version whose marker matches ``digest``, with the marker."""
-    for folder in reversed(output_versions(output)):
-        marker = read_marker(folder)
-        if marker is not None and marker.get("digest") == digest:
-            return folder, marker
-    return None
-
-
-def remove_stale_partials(output: Path) -> List[Path]:
-    """Delete hidden staged folders a killed run left for ``output`` (or its versions)."""
-    m = VERSION_SUFFIX.match(output.name)
-    stem = m.group("stem") if m else output.name
-    pattern = re.compile(rf"^\.{re.escape(stem)}(?:_v\d+)?\..*{re.escape(PARTIAL_SUFFIX)}$")
-    removed = []
-    if output.parent.is_dir():
-        for p in output.parent.iterdir():
-            if pattern.match(p.name) and p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-                removed.append(p)
-    for p in removed:
-        logger.info("removed %s, left by an interrupted run", p)
-    return removed
 
 
 def default_jobs(pending: Sequence[Tuple[ShotEntry, ShotDigest]]) -> int:
@@ -246,215 +113,6 @@ def _available_memory() -> Optional[int]:
         return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):
         return None
-
-
-# --- one shot, one character: run in this process or in a pool worker ------------------------
-
-
-@dataclass(frozen=True)
-class _ShotJob:
-    shot: ShotEntry
-    options: Any  # seamroto.pipeline.TrackOptions
-    digest: ShotDigest
-    log: Path
-
-
-@contextlib.contextmanager
-def _shot_log(path: Path) -> Iterator[None]:
-    """Send the ``seamroto`` log to ``path`` (appended) while a shot or a training runs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.setLevel(logging.INFO)
-    root = logging.getLogger("seamroto")
-    old_level = root.level
-    root.addHandler(handler)
-    if root.getEffectiveLevel() > logging.INFO:
-        root.setLevel(logging.INFO)  # the console handler keeps its own (quieter) level
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-        handler.close()
-
-
-class _CancelOnly:
-    """Forwards the batch's cancel to a shot without mixing the shot's progress into the batch's."""
-
-    def __init__(self, outer: Progress) -> None:
-        self._outer = outer
-
-    def update(self, done: int, total: int, message: str = "") -> None:
-        """Ignore per-frame progress (the batch reports per shot)."""
-
-    @property
-    def cancelled(self) -> bool:
-        """The batch's cancel."""
-        return self._outer.cancelled
-
-
-def _track_one(job: _ShotJob, progress: Optional[Progress] = None) -> ShotReport:
-    """Track one shot into a fresh, marked output folder; a failure is a report, not a raise."""
-    from seamroto.pipeline import track_command
-    from seamroto.result import read_result
-
-    shot = job.shot
-    started = time.perf_counter()
-    with _shot_log(job.log):
-        logger.info(
-            "=== %s: tracking %s frames %d-%d with %s on %s (pid %d)",
-            shot.name,
-            shot.plates,
-            job.digest.first,
-            job.digest.last,
-            shot.model_dir,
-            platform.node(),
-            os.getpid(),
-        )
-        try:
-            remove_stale_partials(shot.output)
-            target = next_free_dir(shot.output)
-            with staged_dir(target) as tmp:
-                outputs = track_command(shot.plates, shot.model_dir, tmp / TRACK_SUBDIR, job.options, progress)
-                track_dir = tmp / TRACK_SUBDIR
-                for item in sorted(track_dir.iterdir()):
-                    os.replace(item, tmp / item.name)
-                track_dir.rmdir()
-                result = read_result(tmp / outputs["result"].name)
-                seconds = time.perf_counter() - started
-                frames = result.last - result.first + 1
-                flagged = len(result.flagged_frames)
-                marker: Dict[str, Any] = {
-                    "schema": DONE_SCHEMA,
-                    "digest": job.digest.digest,
-                    "shot": shot.name,
-                    "plates": shot.plates,
-                    "first": result.first,
-                    "last": result.last,
-                    "model": {
-                        "dir": str(shot.model_dir),
-                        "card_sha256": job.digest.model_card_sha256,
-                        "name": result.model.name,
-                        "version": result.model.version,
-                    },
-                    "frames": frames,
-                    "flagged_frames": flagged,
-                    "seconds": round(seconds, 3),
-                    "outputs": sorted(p.name for p in tmp.iterdir()),
-                    "seamroto_version": __version__,
-                    "host": platform.node(),
-                    "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                }
-                atomic_write_text(tmp / DONE_MARKER, json.dumps(marker, indent=1) + "\n")
-        except (KeyboardInterrupt, CancelledError):
-            logger.warning("%s: interrupted; nothing partial was kept", shot.name)
-            raise
-        except SeamRotoError as err:
-            logger.error("%s failed: %s", shot.name, err)
-            return ShotReport(shot.name, STATUS_FAILED, log=str(job.log), error=str(err))
-        except Exception as err:  # a bug must not stop the other shots; the log has the traceback
-            logger.exception("%s failed unexpectedly", shot.name)
-            return ShotReport(shot.name, STATUS_FAILED, log=str(job.log), error=f"{type(err).__name__}: {err}")
-        logger.info("%s: done in %.1f s -> %s", shot.name, seconds, target)
-    return ShotReport(
-        shot.name,
-        STATUS_TRACKED,
-        frames,
-        flagged,
-        seconds,
-        str(target),
-        str(job.log),
-    )
-
-
-def _train_one(entry: TrainEntry, log: Path, progress: Progress) -> Path:
-    """Train one character into its output folder, continuing an interrupted run's checkpoint."""
-    from seamroto.pipeline import train_command
-
-    with _shot_log(log):
-        logger.info("=== training %s -> %s on %s (pid %d)", entry.character, entry.output, platform.node(), os.getpid())
-        remove_stale_partials(entry.output)
-        return train_command(
-            entry.character,
-            shots=list(entry.shots),
-            laika=list(entry.laika),
-            output=entry.output,
-            base_model=entry.base_model,
-            seed=entry.seed,
-            minutes=entry.minutes,
-            resume=True,  # with no checkpoint it starts afresh; with one it continues
-            progress=progress,
-        )
-
-
-def _init_worker(cores: Any, level: int) -> None:
-    """Pool worker start: its share of the cores, quiet console, SIGTERM -> clean interrupt."""
-    try:
-        mine = cores.get_nowait()
-    except queue.Empty:
-        mine = None
-    if mine and hasattr(os, "sched_setaffinity"):
-        # OpenVINO and OpenCV size their thread pools from the affinity (models.machine_threads).
-        os.sched_setaffinity(0, mine)
-    root = logging.getLogger("seamroto")
-    root.handlers[:] = [logging.NullHandler()]
-    root.setLevel(level)
-    root.propagate = False
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """A farm cancel (SIGTERM) stops like Ctrl-C: staged folders are removed, not left behind."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
-        yield
-        return
-    old = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-def _core_sets(jobs: int) -> List[Optional[List[int]]]:
-    try:
-        cores = sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        return [None] * jobs
-    if jobs > len(cores):
-        return [None] * jobs
-    return [cores[i::jobs] for i in range(jobs)]
-
-
-def _run_pool(jobs: Sequence[_ShotJob], workers: int, on_report: Callable[[ShotReport], None]) -> None:
-    """Track ``jobs`` in ``workers`` spawned processes (spawn: OpenVINO threads do not survive fork)."""
-    ctx = multiprocessing.get_context("spawn")
-    cores = ctx.Queue()
-    for cs in _core_sets(workers):
-        cores.put(cs)
-    level = logging.getLogger("seamroto").getEffectiveLevel()
-    with concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(cores, min(level, logging.INFO))
-    ) as pool:
-        futures = {pool.submit(_track_one, job): job for job in jobs}
-        try:
-            for fut in concurrent.futures.as_completed(futures):
-                job = futures[fut]
-                try:
-                    report = fut.result()
-                except (KeyboardInterrupt, CancelledError):
-                    raise
-                except Exception as err:  # the worker died (out of memory, killed): the shot is not done
-                    report = ShotReport(job.shot.name, STATUS_FAILED, log=str(job.log), error=f"worker died: {err}")
-                on_report(report)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
 
 
 # --- the batch ------------------------------------------------------------------------------
@@ -547,7 +205,7 @@ def run_batch(
     reports: Dict[str, ShotReport] = {}
     trained: List[Path] = []
 
-    with _sigterm_interrupts():
+    with batchworker.stop_signals():
         failed_chars: Dict[str, str] = {}
         if train:
             for entry in manifest.train:
@@ -555,10 +213,11 @@ def run_batch(
                     continue
                 log = logs / f"train_{entry.character}.log"
                 try:
-                    trained.append(_train_one(entry, log, progress))
+                    trained.append(batchworker.train_one(entry, log, progress))
                 except (KeyboardInterrupt, CancelledError):
                     raise
                 except SeamRotoError as err:
+                    batchworker.check_stop(err)
                     logger.error("training %s failed: %s (log: %s)", entry.character, err, log)
                     failed_chars[entry.character] = f"training {entry.character} failed: {err}"
 
@@ -598,21 +257,22 @@ def run_batch(
         if pending:
             skipped = total - len(pending)
             logger.info("batch: %d shot(s) to track, %d already done or not trackable", len(pending), skipped)
-            job_list = [_ShotJob(s, track_options(manifest, s), d, logs / f"{s.name}.log") for s, d in pending]
+            job_list = [ShotJob(s, track_options(manifest, s), d, logs / f"{s.name}.log") for s, d in pending]
             workers = jobs if jobs is not None else default_jobs(pending)
             workers = max(1, min(workers, len(job_list)))
             if workers == 1:
                 for job in job_list:
+                    batchworker.check_stop()
                     if progress.cancelled:
                         raise CancelledError("batch cancelled")
-                    on_report(_track_one(job, _CancelOnly(progress)))
+                    on_report(batchworker.track_one(job, batchworker.CancelOnly(progress)))
             else:
                 logger.info("batch: %d worker processes", workers)
-                _run_pool(job_list, workers, on_report)
+                batchworker.run_pool(job_list, workers, on_report)
 
     rows = tuple(reports[s.name] for s in selected if s.name in reports)
     csv_path = write_summary_csv(report_dir / SUMMARY_CSV, rows) if summary_csv and rows else None
-    return BatchReport(rows, tuple(trained), report_dir, csv_path)
+    return BatchReport(rows, tuple(trained), report_dir, csv_path, tuple(failed_chars.values()))
 
 
 def format_summary(rows: Sequence[ShotReport]) -> str:

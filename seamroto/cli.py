@@ -89,7 +89,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         progress=_progress(args),
     )
     print(f"model: {path}")
-    print(f"  card: {path / 'card.json'}")
+    for card in ("card.json", "rig_card.json"):
+        if (path / card).exists():
+            print(f"  card: {path / card}")
     return EXIT_OK
 
 
@@ -158,6 +160,53 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from seamroto.batch import LOGS_DIR, batch_command, format_summary
+
+    report = batch_command(
+        args.manifest,
+        report_dir=args.report_dir,
+        jobs=args.jobs,
+        shots=args.shot,
+        characters=args.character,
+        train=not (args.no_train or args.summary_only),
+        track=not (args.train_only or args.summary_only),
+        hash_plates=args.hash_plates,
+        summary_csv=not args.no_summary_csv,
+        path_mapping_rules=args.path_mapping_rules,
+        model_paths=args.models,
+        progress=_progress(args),
+    )
+    for path in report.trained:
+        print(f"model: {path}")
+    if report.shots:
+        print(format_summary(report.shots))
+    if report.summary_csv:
+        print(f"summary: {report.summary_csv}")
+    failed = [r.shot for r in report.failed]
+    for message in report.train_errors:
+        logger.error("error: %s", message)
+    if failed:
+        logger.error("error: %d shot(s) failed: %s (logs in %s)", len(failed), ", ".join(failed),
+                     report.report_dir / LOGS_DIR)
+    return EXIT_ERROR if failed or report.train_errors else EXIT_OK
+
+
+def _cmd_farm_job(args: argparse.Namespace) -> int:
+    from seamroto.farm import farm_job_command
+
+    job = farm_job_command(
+        args.manifest, args.output, python=args.python, report_dir=args.report_dir, model_paths=args.models,
+        name=args.name,
+    )
+    print(f"job bundle: {job.job_dir}")
+    print(f"  steps:    {', '.join(job.steps)}")
+    print(f"  check:    openjd check {job.template}")
+    print(f"  run here: openjd run {job.template}")
+    print(f"  submit:   deadline bundle submit {job.job_dir}")
+    return EXIT_OK
+
+
 def _cmd_serve_request(args: argparse.Namespace) -> int:
     from seamroto.protocol import serve
 
@@ -213,6 +262,20 @@ Rebuilds the roto shapes from landmarks an artist corrected (Tracker4 named by l
 """,
     "demo": """examples:
   seamroto demo -o demo_out         # synthesise a shot, track it with the bundled demo character, build nodes
+""",
+    "batch": """examples:
+  seamroto batch shots.csv                          # every row: plates,frames,character,output
+  seamroto batch feature.yaml -j 4                  # train missing characters, then 4 shots at a time
+  seamroto batch feature.yaml --shot sh050          # one shot (what a farm task runs)
+  seamroto batch feature.yaml --summary-only        # the table only: which shots are done
+A shot whose plates, model and options are unchanged since it was tracked is skipped, so a re-run
+after a crash does only what is left. Logs and summary.csv go to MANIFEST_batch/ (--report-dir).
+""",
+    "farm-job": """examples:
+  seamroto farm-job feature.yaml -o jobs/feature    # Open Job Description bundle: Train, Track, Summary steps
+  seamroto farm-job feature.yaml -o jobs/feature --python /opt/seamroto/bin/python --report-dir /show/logs
+  openjd run jobs/feature/template.yaml             # run it on this machine
+  deadline bundle submit jobs/feature               # submit it to AWS Deadline Cloud
 """,
     "serve-request": """Reads one JSON request (schema SeamRotoRequest.1) on stdin and answers with JSON lines
 (progress, log, result or error) on stdout. Used by the Nuke plugin when the core runs in its own venv.
@@ -305,6 +368,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", _cmd_demo, "Run the main job on the bundled demo character and a synthetic shot.")
     p.add_argument("-o", "--output", type=Path, default=Path("demo_out"), help="output folder")
+
+    p = add("batch", _cmd_batch, "Train and track every shot of a manifest, resumably, on this machine.")
+    p.add_argument("manifest", type=Path, metavar="MANIFEST", help="shots as .csv, .yaml or .json")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="shots at once (default: cores, memory permitting)")
+    p.add_argument("--report-dir", type=Path, default=None, help="logs and summary.csv (default: MANIFEST_batch/)")
+    p.add_argument("--shot", action="append", default=[], metavar="NAME", help="only this shot (repeat)")
+    p.add_argument("--character", action="append", default=[], metavar="NAME", help="only this character (repeat)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--no-train", action="store_true", help="track only; never train a missing character")
+    mode.add_argument("--train-only", action="store_true", help="train the characters that need it, track nothing")
+    mode.add_argument("--summary-only", action="store_true", help="report which shots are done; change nothing")
+    p.add_argument("--hash-plates", action="store_true", help="recognise done shots by plate content, not mtime")
+    p.add_argument("--no-summary-csv", action="store_true", help="do not write summary.csv (farm tasks)")
+    p.add_argument("--models", action="append", default=[], type=Path, metavar="DIR", help="model folder to search")
+    p.add_argument(
+        "--path-mapping-rules", type=Path, default=None, metavar="FILE",
+        help="OpenJD path mapping rules for the paths in the manifest ({{Session.PathMappingRulesFile}})",
+    )
+
+    p = add("farm-job", _cmd_farm_job, "Write an Open Job Description job bundle for a manifest (render farm).")
+    p.add_argument("manifest", type=Path, metavar="MANIFEST", help="shots as .csv, .yaml or .json")
+    p.add_argument("-o", "--output", type=Path, required=True, help="job bundle folder (a new version if it exists)")
+    p.add_argument("--python", default=None, help="Python with seamroto on the workers (default: this one)")
+    p.add_argument("--report-dir", type=Path, default=None, help="logs and summary (default: JOB_DIR/reports)")
+    p.add_argument("--models", action="append", default=[], type=Path, metavar="DIR", help="model folder to search")
+    p.add_argument("--name", default=None, help="job name (default: SeamRoto MANIFEST)")
 
     add("serve-request", _cmd_serve_request, "Answer one JSON request on stdin (for the Nuke bridge).")
     return parser

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
+from seamroto.errors import ManifestError, SeamRotoError
 from seamroto.fileio import atomic_write_text, next_free_dir, staged_dir
 from seamroto.manifest import Manifest
 
@@ -87,14 +88,17 @@ def _seamroto_action(args: Sequence[str]) -> Dict[str, Any]:
 
 
 def build_job_template(
-    manifest: Manifest, *, manifest_file: Path, report_dir: Path, python: str, name: str
+    manifest: Manifest, *, manifest_file: str, report_dir: str, python: str, name: str
 ) -> Dict[str, Any]:
     """The OpenJD job template (a dict ready for YAML or JSON).
 
+    OpenJD joins a ``PATH`` parameter's default to the template's folder and refuses absolute
+    defaults, so both path defaults are relative to the bundle (which keeps it relocatable).
+
     Args:
         manifest: The manifest (its ``train`` entries that are ``needed`` get a Train step).
-        manifest_file: The frozen manifest's absolute path (the ``Manifest`` parameter's default).
-        report_dir: Default of the ``ReportDir`` parameter (logs and summary).
+        manifest_file: The frozen manifest, relative to the bundle (``Manifest``'s default).
+        report_dir: Logs and summary, relative to the bundle (``ReportDir``'s default).
         python: Default of the ``Python`` parameter: a Python with seamroto installed on the workers.
         name: Job name.
     """
@@ -104,7 +108,7 @@ def build_job_template(
             "type": "PATH",
             "objectType": "FILE",
             "dataFlow": "IN",
-            "default": str(manifest_file),
+            "default": manifest_file,
             "description": "The frozen SeamRoto manifest (manifest.json in this bundle).",
             "userInterface": {"control": "CHOOSE_INPUT_FILE", "label": "Manifest"},
         },
@@ -113,7 +117,7 @@ def build_job_template(
             "type": "PATH",
             "objectType": "DIRECTORY",
             "dataFlow": "OUT",
-            "default": str(report_dir),
+            "default": report_dir,
             "description": "Per-shot logs and the summary table (summary.csv).",
             "userInterface": {"control": "CHOOSE_DIRECTORY", "label": "Logs and summary"},
         },
@@ -145,7 +149,7 @@ def build_job_template(
         for part, start in enumerate(range(0, len(names), MAX_TASKS_PER_STEP)):
             step = _step_name("Track", character, part)
             track_steps.append(step)
-            entry: Dict[str, Any] = {
+            track: Dict[str, Any] = {
                 "name": step,
                 "description": f"Track the shots of character {character}, one task per shot",
                 "parameterSpace": {
@@ -158,8 +162,8 @@ def build_job_template(
                 ),
             }
             if character in train_steps:
-                entry["dependencies"] = [{"dependsOn": train_steps[character]}]
-            steps.append(entry)
+                track["dependencies"] = [{"dependsOn": train_steps[character]}]
+            steps.append(track)
     if track_steps:
         steps.append(
             {
@@ -168,6 +172,11 @@ def build_job_template(
                 "dependencies": [{"dependsOn": s} for s in track_steps],
                 "script": _seamroto_action(["--summary-only"]),
             }
+        )
+    if not steps:
+        raise ManifestError(
+            "the manifest has no shot to track and no character to train; nothing to put in a farm job",
+            path=str(manifest.path),
         )
     return {
         "specificationVersion": SPEC_VERSION,
@@ -179,16 +188,22 @@ def build_job_template(
 
 
 def _gt_plate_dirs(gt_scripts: Sequence[str]) -> Set[str]:
-    """Folders of the plates the training scripts' Read nodes name (best effort: a bad script is the Train step's error)."""
+    """Folders of the plates the training scripts' Read nodes name.
+
+    Best effort: a script that cannot be read is the Train step's error to report, not ours.
+    """
     from seamroto.annotations import load_nk_annotation
     from seamroto.errors import SeamRotoError
 
     out: Set[str] = set()
     for script in gt_scripts:
         try:
-            out.add(os.path.dirname(load_nk_annotation(script).shot.plates))
+            shot = load_nk_annotation(script).shot
         except SeamRotoError as err:
             logger.warning("asset references: cannot read %s (%s)", script, err)
+            continue
+        if shot is not None:
+            out.add(os.path.dirname(shot.plates))
     return out
 
 
@@ -250,10 +265,17 @@ def farm_job_command(
     target = next_free_dir(Path(job_dir).resolve())
     frozen = target / MANIFEST_NAME
     reports = Path(report_dir).resolve() if report_dir else target / REPORT_DIR_NAME
+    try:
+        reports_rel = os.path.relpath(reports, target)
+    except ValueError as err:  # Windows: another drive than the bundle
+        raise SeamRotoError(
+            f"the report folder {reports} must be on the same drive as the job bundle {target}; pick another "
+            "--report-dir, or set the ReportDir parameter when you submit",
+        ) from err
     template = build_job_template(
         manifest,
-        manifest_file=frozen,
-        report_dir=reports,
+        manifest_file=MANIFEST_NAME,
+        report_dir=Path(reports_rel).as_posix(),
         python=python or sys.executable,
         name=name or f"SeamRoto {manifest.path.stem}",
     )

@@ -13,12 +13,28 @@ PathLike = Union[str, "os.PathLike[str]"]
 VERSION_SUFFIX = re.compile(r"^(?P<stem>.*?)_v(?P<num>\d+)$")
 
 
+def _umask() -> int:
+    """The process umask (read by setting it, so set it straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(path: Path, directory: bool) -> None:
+    """Give a temp file or folder the mode a plain open()/mkdir() would.
+
+    mkstemp/mkdtemp make private (0600/0700) entries, but outputs live on shared storage.
+    """
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
     """Write ``data`` to a temp file beside ``path`` and rename it into place."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        _usual_mode(Path(tmp), directory=False)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -44,6 +60,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
     os.close(fd)
     try:
+        _usual_mode(Path(tmp), directory=False)
         yield Path(tmp)
         os.replace(tmp, target)
     except BaseException:
@@ -93,6 +110,7 @@ def staged_dir(path: PathLike) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
+        _usual_mode(tmp, directory=True)
         yield tmp
         os.replace(tmp, target)
     except BaseException:

@@ -1,9 +1,9 @@
-"""Flow fields between neighbouring frames (DIS optical flow or motion vectors), sampled at points.
+"""Flow fields between frames (DIS optical flow or composed motion vectors), sampled at points.
 
-Motion2Roto and the box tracker ask a ``FlowProvider`` for the displacement field from one
-frame to its neighbour and sample it where they need it. Fields are kept at the resolution
-they were computed at (DIS runs at a reduced working resolution) and scaled to plate pixels
-only at the sampled points, so a 2K shot never holds full-resolution fields.
+Motion2Roto asks a ``FlowProvider`` for the field that carries one frame onto another (an
+anchor onto a frame up to a dozen frames away) and samples it where it needs it. Fields stay
+at the resolution they were computed at (DIS runs at a reduced working resolution) and are
+scaled to plate pixels only at the sampled points, so a 2K shot never holds full-size fields.
 
 Coordinates are the project convention (``_img``: origin at the top-left corner, y down, pixel
 centres at +0.5). With a corner origin, plate and working coordinates differ by a pure scale.
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Protocol, Tuple
+from typing import Callable, Dict, Mapping, Optional, Protocol, Tuple
 
 import cv2
 import numpy as np
@@ -25,16 +26,22 @@ from seamroto.flow import DIS_PRESETS, dense_flow, to_gray_u8
 logger = logging.getLogger(__name__)
 
 PIXEL_CENTRE = 0.5
-#: DIS runs on frames no wider than this (2K plates at 1/2); roto-level motion is smooth there.
+#: DIS runs on frames no wider than this (2K plates at 1/2).
 FLOW_WORKING_WIDTH = 1024
+#: DIS's finest pyramid level is chosen so that it is at least this wide. The "fast" preset
+#: stops two levels above its input (256 px for a 1024 px frame); one level finer halves
+#: Motion2Roto's error on 2K synthetic shots (benchmarks/bench_motion2roto.py) for ~4x the time.
+FLOW_DETAIL_WIDTH = 512
 DEFAULT_PRESET = "fast"
-#: Flow fields kept for the second (backward) pass instead of being computed again.
+#: ``finest_scale`` value that picks ``finest_scale_for`` the working width.
+AUTO_FINEST_SCALE = -1
+#: Fields kept in memory (each 2K shot field is 4.4 MB at the working resolution).
 FLOW_CACHE_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class FlowField:
-    """Displacements from one frame to a neighbour, stored at a working resolution.
+    """Displacements from one frame to another, stored at a working resolution.
 
     Attributes:
         vectors: displacement of each working pixel, in working pixels.
@@ -66,8 +73,8 @@ class FlowField:
         sx, sy = self.scale
         x = pts[:, 0] * sx - PIXEL_CENTRE
         y = pts[:, 1] * sy - PIXEL_CENTRE
-        inside = np.isfinite(x) & np.isfinite(y)
-        inside &= (x >= -PIXEL_CENTRE) & (x <= w - PIXEL_CENTRE) & (y >= -PIXEL_CENTRE) & (y <= h - PIXEL_CENTRE)
+        with np.errstate(invalid="ignore"):
+            inside = (x >= -PIXEL_CENTRE) & (x <= w - PIXEL_CENTRE) & (y >= -PIXEL_CENTRE) & (y <= h - PIXEL_CENTRE)
         out = np.full((len(pts), 2), np.nan)
         if not inside.any():
             return out
@@ -82,21 +89,54 @@ class FlowField:
         v = self.vectors
         top = v[y0, x0] * (1.0 - fx) + v[y0, x1] * fx
         bottom = v[y1, x0] * (1.0 - fx) + v[y1, x1] * fx
-        d = top * (1.0 - fy) + bottom * fy
-        out[inside] = d / np.array([sx, sy])
+        out[inside] = (top * (1.0 - fy) + bottom * fy) / np.array([sx, sy])
         return out
 
 
 class FlowProvider(Protocol):
-    """Where motion comes from: ``flow(src, dst)`` for neighbouring frames (``dst = src ± 1``)."""
+    """Where motion comes from: ``flow(src, dst)`` carries frame ``src`` onto frame ``dst``."""
 
     def flow(self, src: int, dst: int) -> FlowField:
         """The field that carries frame ``src`` onto frame ``dst``."""
 
 
+class FieldCache:
+    """Least-recently-used fields by (src, dst), bounded in bytes (one field always fits)."""
+
+    def __init__(self, max_bytes: int = FLOW_CACHE_BYTES) -> None:
+        """Hold at most ``max_bytes`` of fields."""
+        self._items: collections.OrderedDict[Tuple[int, int], FlowField] = collections.OrderedDict()
+        self._max = max_bytes
+        self._held = 0
+
+    def get(self, key: Tuple[int, int]) -> Optional[FlowField]:
+        """The cached field, or None."""
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: Tuple[int, int], item: FlowField) -> FlowField:
+        """Store a field (dropping the oldest beyond the budget) and return it."""
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._held -= old.nbytes
+        self._items[key] = item
+        self._held += item.nbytes
+        while self._held > self._max and len(self._items) > 1:
+            _, dropped = self._items.popitem(last=False)
+            self._held -= dropped.nbytes
+        return item
+
+
 def working_scale(width: int, max_width: int = FLOW_WORKING_WIDTH) -> float:
     """Scale of the working resolution for a plate ``width`` px wide (1 for small plates)."""
     return min(1.0, max_width / float(max(width, 1)))
+
+
+def finest_scale_for(width: int, detail_width: int = FLOW_DETAIL_WIDTH) -> int:
+    """DIS finest pyramid level for a working frame ``width`` px wide (0 = full working size)."""
+    return max(0, int(math.floor(math.log2(max(width, 1) / float(detail_width)))))
 
 
 def working_gray(image: np.ndarray, scale: float) -> np.ndarray:
@@ -119,10 +159,19 @@ def working_gray(image: np.ndarray, scale: float) -> np.ndarray:
 
 
 class DenseFlowProvider:
-    """DIS optical flow between grey working frames, with a byte-bounded cache.
+    """DIS optical flow between grey working frames, cached.
 
-    Both passes of Motion2Roto (forward, then backward) need the same two fields per frame
-    pair; the cache keeps them so each field is computed once while memory stays bounded.
+    Args:
+        frames: frame -> grey uint8 working frame (``working_gray``), all the same size.
+        plate_size: (width, height) of the plates, to scale working pixels to plate pixels.
+        preset: DIS preset (``flow.DIS_PRESETS``).
+        finest_scale: DIS's finest pyramid level; None keeps the preset's own
+            (``flow.dense_flow``), ``AUTO_FINEST_SCALE`` picks ``finest_scale_for`` the
+            working width.
+        cache_bytes: memory the cache may hold.
+
+    Raises:
+        ValueError: an unknown preset.
     """
 
     def __init__(
@@ -131,57 +180,56 @@ class DenseFlowProvider:
         plate_size: Tuple[int, int],
         *,
         preset: str = DEFAULT_PRESET,
+        finest_scale: Optional[int] = AUTO_FINEST_SCALE,
         cache_bytes: int = FLOW_CACHE_BYTES,
     ) -> None:
-        """Wrap grey working frames.
-
-        Args:
-            frames: frame -> grey uint8 working frame (``working_gray``), all the same size.
-            plate_size: (width, height) of the plates, to scale working pixels to plate pixels.
-            preset: DIS preset (``flow.DIS_PRESETS``).
-            cache_bytes: memory the cache may hold.
-
-        Raises:
-            ValueError: an unknown preset.
-        """
+        """Wrap the working frames (see the class docstring)."""
         if preset not in DIS_PRESETS:
             raise ValueError(f"unknown DIS preset {preset!r}; use one of {sorted(DIS_PRESETS)}")
         self._frames = frames
-        self._preset = preset
-        self._cache: collections.OrderedDict[Tuple[int, int], FlowField] = collections.OrderedDict()
-        self._cache_bytes = cache_bytes
-        self._held = 0
+        self.preset = preset
+        self._cache = FieldCache(cache_bytes)
         self.computed = 0
         first = next(iter(frames.values()), None)
-        if first is None:
-            self._scale = (1.0, 1.0)
+        h, w = (first.shape[:2] if first is not None else (plate_size[1], plate_size[0]))
+        self.working_size = (int(w), int(h))
+        self._scale = (w / float(plate_size[0]), h / float(plate_size[1]))
+        self.finest_scale = finest_scale_for(w) if finest_scale == AUTO_FINEST_SCALE else finest_scale
+        self._calc: Callable[[np.ndarray, np.ndarray], np.ndarray]
+        if self.finest_scale is None:
+            self._calc = lambda a, b: dense_flow(a, b, 1.0, preset)
         else:
-            h, w = first.shape[:2]
-            self._scale = (w / float(plate_size[0]), h / float(plate_size[1]))
+            dis = cv2.DISOpticalFlow.create(DIS_PRESETS[preset])
+            dis.setFinestScale(self.finest_scale)
+            self._calc = lambda a, b: np.asarray(dis.calc(a, b, None), dtype=np.float32)
 
     def flow(self, src: int, dst: int) -> FlowField:
         """DIS flow from ``src`` to ``dst`` (cached)."""
-        key = (src, dst)
-        hit = self._cache.get(key)
+        hit = self._cache.get((src, dst))
         if hit is not None:
-            self._cache.move_to_end(key)
             return hit
-        field = FlowField(dense_flow(self._frames[src], self._frames[dst], 1.0, self._preset), self._scale)
         self.computed += 1
-        self._cache[key] = field
-        self._held += field.nbytes
-        while self._held > self._cache_bytes and len(self._cache) > 1:
-            _, old = self._cache.popitem(last=False)
-            self._held -= old.nbytes
-        return field
+        return self._cache.put((src, dst), FlowField(self._calc(self._frames[src], self._frames[dst]), self._scale))
+
+
+def compose(first: FlowField, second: FlowField) -> FlowField:
+    """The field of ``first`` followed by ``second``: ``a -> c (p) = a -> b (p) + b -> c (p + a -> b (p))``.
+
+    Both fields must share their working resolution.
+    """
+    v1 = first.vectors
+    h, w = v1.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    moved = cv2.remap(second.vectors, gx + v1[..., 0], gy + v1[..., 1], cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE)
+    return FlowField(np.asarray(v1 + moved, dtype=np.float32), first.scale)
 
 
 def invert_field(field: FlowField, iterations: int = 6) -> FlowField:
     """The backward field of a forward one: ``q -> p`` with ``p + F(p) = q``, by fixed point.
 
     Used when motion vectors hold only forward vectors (``motion.u/v``). Occluded regions
-    have no true inverse; there the iteration settles on a neighbour's motion, and
-    Motion2Roto cannot check the round trip (it warns about it).
+    have no true inverse; there the iteration settles on a neighbour's motion.
 
     Shape: same as ``field.vectors``.
     """
@@ -196,26 +244,32 @@ def invert_field(field: FlowField, iterations: int = 6) -> FlowField:
     return FlowField(inv, field.scale)
 
 
-class CachedFields:
-    """A small LRU of per-frame items (decoded motion-vector frames), by frame number."""
+def composed_flow(
+    cache: FieldCache, src: int, dst: int, adjacent: Callable[[int, int], FlowField]
+) -> FlowField:
+    """A field between any two frames from fields between neighbours, reusing cached partials.
 
-    def __init__(self, size: int) -> None:
-        """Keep at most ``size`` items."""
-        self._size = size
-        self._items: collections.OrderedDict[Tuple[int, str], FlowField] = collections.OrderedDict()
+    Prepends or appends one neighbour step to a cached field when it can (a pass that moves
+    one frame at a time from an anchor then costs one composition per frame).
 
-    def get(self, key: Tuple[int, str]) -> Optional[FlowField]:
-        """The cached item, or None."""
-        item = self._items.get(key)
-        if item is not None:
-            self._items.move_to_end(key)
-        return item
-
-    def put(self, key: Tuple[int, str], item: FlowField) -> None:
-        """Store an item, dropping the least recently used one beyond ``size``."""
-        self._items[key] = item
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
+    Args:
+        cache: where partial fields are kept.
+        src: frame carried.
+        dst: frame it is carried onto.
+        adjacent: ``adjacent(f, f ± 1)``, the field between neighbours.
+    """
+    if abs(dst - src) <= 1:
+        return adjacent(src, dst)
+    hit = cache.get((src, dst))
+    if hit is not None:
+        return hit
+    s = 1 if dst > src else -1
+    tail = cache.get((src + s, dst))
+    if tail is not None:
+        return cache.put((src, dst), compose(adjacent(src, src + s), tail))
+    head = composed_flow(cache, src, dst - s, adjacent)
+    cache.put((src, dst - s), head)
+    return cache.put((src, dst), compose(head, adjacent(dst - s, dst)))
 
 
 def as_frames(images: Mapping[int, np.ndarray], scale: float) -> Dict[int, np.ndarray]:

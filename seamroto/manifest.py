@@ -67,7 +67,7 @@ class ShotEntry:
 
     name: str
     plates: str
-    character: str
+    character: str  # the character's name (as a train entry or the model card names it)
     model_dir: Path
     output: Path
     first: Optional[int] = None
@@ -286,6 +286,18 @@ class _Resolver:
         return self._found
 
 
+def _character_name(written: str, model_dir: Path, train: Sequence[TrainEntry]) -> str:
+    """The character's name: a train entry's, else the model card's, else the folder's (for paths)."""
+    for t in train:
+        if t.character == written or t.output == model_dir:
+            return t.character
+    try:
+        name = json.loads((model_dir / CARD_NAME).read_text(encoding="utf-8")).get("character")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return str(name) if name else model_dir.parent.name
+
+
 def _natural_key(text: str) -> Tuple[Any, ...]:
     """``v2`` before ``v10``: digits compare as numbers."""
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
@@ -296,16 +308,15 @@ def _frames(row: Mapping[str, Any], where: Path, line: Optional[int]) -> Tuple[O
     frames = row.get("frames")
     if frames not in (None, "") and (first not in (None, "") or last not in (None, "")):
         raise ManifestError("give 'frames' or 'first'/'last', not both", path=str(where), line=line)
+    out: Tuple[Optional[int], ...]
     try:
         if frames not in (None, ""):
-            if isinstance(frames, int):
-                return frames, frames
             m = FRAMES_RANGE.match(str(frames))
             if not m:
                 raise ValueError(frames)
-            lo = int(m.group(1))
-            return lo, int(m.group(2)) if m.group(2) else lo
-        out = tuple(None if v in (None, "") else int(v) for v in (first, last))
+            out = (int(m.group(1)), int(m.group(2) or m.group(1)))
+        else:
+            out = tuple(None if v in (None, "") else int(v) for v in (first, last))
     except (TypeError, ValueError):
         raise ManifestError(
             f"frame range {frames or (first, last)!r} is not FIRST-LAST (e.g. 1001-1048)", path=str(where), line=line
@@ -378,11 +389,11 @@ def _build(doc: Mapping[str, Any], where: Path, mapping: PathMapping, model_path
                 path=str(where),
                 line=line,
             )
-        character = str(row["character"])
         model = row.get("model")
-        model_dir = res.path(model, "model", line) if model else res.model(character, trained, line)
+        model_dir = res.path(model, "model", line) if model else res.model(str(row["character"]), trained, line)
         if model and not (model_dir / CARD_NAME).is_file() and model_dir not in trained.values():
             raise ManifestError(f"model folder {model_dir} has no {CARD_NAME}", path=str(where), line=line)
+        character = _character_name(str(row["character"]), model_dir, train)
         first, last = _frames(row, where, line)
         plates = str(res.path(row["plates"], "plates", line))
         shots.append(ShotEntry(name, plates, character, model_dir, output, first, last))

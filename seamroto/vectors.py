@@ -20,7 +20,7 @@ import OpenImageIO as oiio
 
 from seamroto.coords import dy_flip
 from seamroto.errors import MotionVectorError, PlateNotFoundError, PlateReadError
-from seamroto.flowfield import CachedFields, FlowField, invert_field
+from seamroto.flowfield import FLOW_CACHE_BYTES, FieldCache, FlowField, composed_flow, invert_field
 from seamroto.plates import check_sequence, expand_pattern, scan_sequence
 
 logger = logging.getLogger(__name__)
@@ -30,10 +30,10 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: Channel pairs read as forward vectors, in order of preference (names compared lower case).
 FORWARD_CHANNELS: Tuple[Tuple[str, str], ...] = (("forward.u", "forward.v"), ("motion.u", "motion.v"))
 BACKWARD_CHANNELS: Tuple[Tuple[str, str], ...] = (("backward.u", "backward.v"),)
-#: Decoded frames kept (each 2K frame is two 17 MB fields).
-VECTOR_CACHE_FRAMES = 4
 #: Channels listed in an error message.
 CHANNELS_SHOWN = 24
+#: Decoded vector frames kept (each 2K frame holds two 17 MB fields).
+DECODED_FRAMES = 4
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,8 @@ class MotionVectorSequence:
         self.last = last
         self.plate_size = plate_size
         self.layout = layout
-        self._cache = CachedFields(2 * VECTOR_CACHE_FRAMES)
+        self._fields_of: Dict[int, Dict[str, FlowField]] = {}
+        self._cache = FieldCache(FLOW_CACHE_BYTES)
 
     @classmethod
     def open(
@@ -153,22 +154,19 @@ class MotionVectorSequence:
         return cls(text, first, last, plate_size, layout)
 
     def _fields(self, frame: int) -> Dict[str, FlowField]:
-        """Forward (and backward) fields of one frame, in plate pixels, y down."""
-        fwd_hit = self._cache.get((frame, "forward"))
-        back_hit = self._cache.get((frame, "backward"))
-        if fwd_hit is not None and (back_hit is not None or not self.layout.has_backward):
-            out = {"forward": fwd_hit}
-            if back_hit is not None:
-                out["backward"] = back_hit
-            return out
+        """Forward (and backward) fields of one frame, in plate pixels, y down (last few kept)."""
+        hit = self._fields_of.get(frame)
+        if hit is not None:
+            return hit
         path = expand_pattern(self.pattern, frame)
         pixels, names = _read_channels(path, frame)
         layout = find_layout(names, path, frame)
         fields: Dict[str, FlowField] = {"forward": self._field(pixels, layout.forward)}
         if layout.backward is not None:
             fields["backward"] = self._field(pixels, layout.backward)
-        for kind, field in fields.items():
-            self._cache.put((frame, kind), field)
+        while len(self._fields_of) >= DECODED_FRAMES:
+            self._fields_of.pop(next(iter(self._fields_of)))
+        self._fields_of[frame] = fields
         return fields
 
     def _field(self, pixels: np.ndarray, channels: Tuple[int, int]) -> FlowField:
@@ -184,18 +182,20 @@ class MotionVectorSequence:
             vec[..., 1] *= ph / float(h)
         return FlowField(vec)
 
-    def flow(self, src: int, dst: int) -> FlowField:
-        """The field carrying ``src`` onto ``dst = src ± 1``."""
+    def _adjacent(self, src: int, dst: int) -> FlowField:
+        """The stored vectors between neighbours (backward ones inverted when absent)."""
         if dst == src + 1:
             return self._fields(src)["forward"]
-        if dst != src - 1:
-            raise ValueError(f"motion vectors join neighbouring frames only, not {src} -> {dst}")
         fields = self._fields(src)
         if "backward" in fields:
             return fields["backward"]
-        key = (src, "inverted")
-        hit = self._cache.get(key)
+        hit = self._cache.get((src, dst))
         if hit is None:
-            hit = invert_field(self._fields(dst)["forward"])
-            self._cache.put(key, hit)
+            hit = self._cache.put((src, dst), invert_field(self._fields(dst)["forward"]))
         return hit
+
+    def flow(self, src: int, dst: int) -> FlowField:
+        """The field carrying ``src`` onto ``dst``, composed from neighbour vectors."""
+        if src == dst:
+            return FlowField(np.zeros((self.plate_size[1], self.plate_size[0], 2), np.float32))
+        return composed_flow(self._cache, src, dst, self._adjacent)

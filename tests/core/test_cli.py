@@ -9,7 +9,7 @@ import pytest
 
 from seamroto import cli
 
-SUBCOMMANDS = ["inspect", "synth", "train", "track", "refit", "repair", "export", "models", "demo"]
+SUBCOMMANDS = ["inspect", "synth", "train", "track", "refit", "repair", "export", "models", "demo", "batch", "farm-job"]
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)
