@@ -207,6 +207,30 @@ def _cmd_farm_job(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_motion2roto(args: argparse.Namespace) -> int:
+    from seamroto.fileio import next_free_file
+    from seamroto.motion2roto import motion2roto
+
+    out = next_free_file(args.output)
+    path = motion2roto(
+        args.script, args.roto, args.shape, args.plates, out, vectors=args.vectors, progress=_progress(args)
+    )
+    print(f"new Roto node: {path}")
+    print(f"  report:      {path.with_suffix('.json')}")
+    return EXIT_OK
+
+
+def _cmd_bbox(args: argparse.Namespace) -> int:
+    from seamroto.bbox import track_plates, write_box_outputs
+    from seamroto.fileio import next_free_dir
+
+    out = next_free_dir(args.output)
+    track, seq = track_plates(args.plates, args.frame, args.box, progress=_progress(args))
+    outputs = write_box_outputs(track, seq, out, args.name)
+    _print_outputs({**{k: str(v) for k, v in outputs.items()}, "flagged": len(track.flagged)})
+    return EXIT_OK
+
+
 def _cmd_serve_request(args: argparse.Namespace) -> int:
     from seamroto.protocol import serve
 
@@ -276,6 +300,18 @@ after a crash does only what is left. Logs and summary.csv go to MANIFEST_batch/
   seamroto farm-job feature.yaml -o jobs/feature --python /opt/seamroto/bin/python --report-dir /show/logs
   openjd run jobs/feature/template.yaml             # run it on this machine
   deadline bundle submit jobs/feature               # submit it to AWS Deadline Cloud
+""",
+    "motion2roto": """examples:
+  seamroto motion2roto sh050_roto.nk --roto Roto1 --plates 'plates/sh050.####.exr' -o sh050_motion.nk
+  seamroto motion2roto sh050_roto.nk --roto Roto1 --shape lid_L --shape lid_R --plates 'plates/sh050.####.exr' \\
+      --vectors 'vectors/sh050.####.exr' -o sh050_lids.nk
+Keys stay exactly where the artist put them; frames between (and beyond) them follow the motion.
+Writes OUT.nk (one new Roto node; the source script is never changed) and OUT.json (frames to review).
+""",
+    "bbox": """examples:
+  seamroto bbox --plates 'plates/sh050.####.exr' --frame 1012 --box 820 310 420 560 -o out/sh050_box
+The box is x y w h in image pixels (origin top-left, y down) on --frame. Writes OUT/bbox.nk (a Tracker4
+with the four corners and the centre) and OUT/bbox.json; an existing OUT gets a new version.
 """,
     "serve-request": """Reads one JSON request (schema SeamRotoRequest.1) on stdin and answers with JSON lines
 (progress, log, result or error) on stdout. Used by the Nuke plugin when the core runs in its own venv.
@@ -394,6 +430,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-dir", type=Path, default=None, help="logs and summary (default: JOB_DIR/reports)")
     p.add_argument("--models", action="append", default=[], type=Path, metavar="DIR", help="model folder to search")
     p.add_argument("--name", default=None, help="job name (default: SeamRoto MANIFEST)")
+
+    p = add("motion2roto", _cmd_motion2roto, "Animate keyed roto shapes through a shot with motion.")
+    p.add_argument("script", metavar="SCRIPT.nk", help="the Nuke script holding the keyed Roto node (only read)")
+    p.add_argument("--roto", required=True, help="name of the Roto node (Group.Name inside a Group)")
+    p.add_argument("--shape", action="append", default=[], help="shape to animate (repeat; default: all)")
+    p.add_argument("--plates", required=True, help="plate pattern in Nuke syntax: name.####.exr or name.%%04d.exr")
+    p.add_argument("--vectors", help="motion-vector EXR pattern (forward/backward u,v) instead of optical flow")
+    p.add_argument("-o", "--output", type=Path, required=True, help="new .nk file (a new version if it exists)")
+
+    p = add("bbox", _cmd_bbox, "Track a box keyed on one frame through the whole shot.")
+    p.add_argument("--plates", required=True, help="plate pattern in Nuke syntax: name.####.exr or name.%%04d.exr")
+    p.add_argument("--frame", type=int, required=True, help="the frame the box is drawn on")
+    p.add_argument(
+        "--box", type=float, nargs=4, required=True, metavar=("X", "Y", "W", "H"),
+        help="the box on --frame: image pixels, origin top-left, y down",
+    )
+    p.add_argument("--name", default="BBoxTrack1", help="name of the Tracker4 node (default: BBoxTrack1)")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="output folder (a new version if it exists)"
+    )
 
     add("serve-request", _cmd_serve_request, "Answer one JSON request on stdin (for the Nuke bridge).")
     return parser

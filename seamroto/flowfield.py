@@ -15,24 +15,29 @@ import collections
 import logging
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, Mapping, Optional, Protocol, Tuple
+from typing import Callable, Dict, Mapping, Optional, Protocol, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from seamroto.errors import ShapeError
+from seamroto.errors import CancelledError, ShapeError
 from seamroto.flow import DIS_PRESETS, dense_flow, to_gray_u8
+from seamroto.plates import PlateSequence
+from seamroto.progress import Progress
 
 logger = logging.getLogger(__name__)
 
 PIXEL_CENTRE = 0.5
 #: DIS runs on frames no wider than this (2K plates at 1/2).
 FLOW_WORKING_WIDTH = 1024
-#: DIS's finest pyramid level is chosen so that it is at least this wide. The "fast" preset
-#: stops two levels above its input (256 px for a 1024 px frame); one level finer halves
-#: Motion2Roto's error on 2K synthetic shots (benchmarks/bench_motion2roto.py) for ~4x the time.
+#: DIS's finest pyramid level is chosen so that it is at least this wide. The presets stop two
+#: levels above their input (256 px for a 1024 px frame); one level finer cuts Motion2Roto's
+#: error on 2K synthetic shots by about a fifth (1.34 -> 1.06 px, benchmarks/bench_motion2roto.py)
+#: for ~4x the time per field.
 FLOW_DETAIL_WIDTH = 512
-DEFAULT_PRESET = "fast"
+#: At that level "ultrafast" (no variational refinement) is as accurate as "fast" at half the
+#: cost (about 26 vs 50 ms per 1024 px field on 2 cores).
+DEFAULT_PRESET = "ultrafast"
 #: ``finest_scale`` value that picks ``finest_scale_for`` the working width.
 AUTO_FINEST_SCALE = -1
 #: Fields kept in memory (each 2K shot field is 4.4 MB at the working resolution).
@@ -201,7 +206,7 @@ class DenseFlowProvider:
         else:
             dis = cv2.DISOpticalFlow.create(DIS_PRESETS[preset])
             dis.setFinestScale(self.finest_scale)
-            self._calc = lambda a, b: np.asarray(dis.calc(a, b, None), dtype=np.float32)
+            self._calc = lambda a, b: np.asarray(dis.calc(a, b, np.zeros(a.shape + (2,), np.float32)), np.float32)
 
     def flow(self, src: int, dst: int) -> FlowField:
         """DIS flow from ``src`` to ``dst`` (cached)."""
@@ -270,6 +275,51 @@ def composed_flow(
     head = composed_flow(cache, src, dst - s, adjacent)
     cache.put((src, dst - s), head)
     return cache.put((src, dst), compose(head, adjacent(dst - s, dst)))
+
+
+def read_working_frames(
+    seq: PlateSequence,
+    scale: float,
+    *,
+    frames: Optional[Sequence[int]] = None,
+    progress: Optional[Progress] = None,
+    total: Optional[int] = None,
+) -> Dict[int, np.ndarray]:
+    """Decode plates once into grey working frames (resized in the plate's own space, then encoded).
+
+    Resizing before the colour conversion costs a quarter of the OCIO work at 1/2 scale, and
+    averaging in scene-linear is the physically right way to shrink a plate.
+
+    Args:
+        seq: the plates.
+        scale: working resolution as a fraction of the plate.
+        frames: frames to read (default every frame of ``seq``).
+        progress: told about each frame; cancelling raises ``CancelledError``.
+        total: the total ``progress`` counts to (when reading is a part of a longer job).
+
+    Returns:
+        frame -> Shape: (h, w) uint8.
+
+    Raises:
+        PlateError: a frame is missing or cannot be decoded.
+        CancelledError: ``progress`` was cancelled.
+    """
+    from seamroto.colour import to_model_space
+
+    wanted = list(seq.frames if frames is None else frames)
+    count = total if total is not None else len(wanted)
+    out: Dict[int, np.ndarray] = {}
+    for i, (frame, img) in enumerate(seq.iter_frames(wanted, prefetch=1)):
+        if progress is not None and progress.cancelled:
+            raise CancelledError("cancelled while reading the plates; nothing was written", frame=frame)
+        if scale < 1.0:
+            h, w = img.shape[:2]
+            size = (max(8, round(w * scale)), max(8, round(h * scale)))
+            img = np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA))
+        out[frame] = to_gray_u8(to_model_space(img, seq.colourspace))
+        if progress is not None:
+            progress.update(i + 1, count, f"reading plates, frame {frame}")
+    return out
 
 
 def as_frames(images: Mapping[int, np.ndarray], scale: float) -> Dict[int, np.ndarray]:

@@ -286,6 +286,26 @@ def points_from_patches(
     return pts.reshape(-1, num_landmarks, 2), pc[k, own].reshape(-1, num_landmarks)
 
 
+def blend_refined(
+    first: np.ndarray, refined: np.ndarray, mats: np.ndarray, blend: Optional[Any]
+) -> np.ndarray:
+    """Apply the card's per-landmark gains to the refiner's correction ``refined - first``.
+
+    The gain is a 2x2 matrix in face-crop axes: ``p = p1 + A G A^-1 (p2 - p1)`` with A the face
+    crop's linear part, so it rotates with the face. ``blend`` None means full trust.
+
+    Shape: first, refined (N, L, 2) _img; mats (N, 2, 3) -> (N, L, 2).
+    """
+    if blend is None:
+        return refined
+    g = np.asarray(blend, dtype=np.float64)  # (L, 2, 2)
+    lin = mats[:, :2, :2]
+    inv = np.linalg.inv(lin)
+    d_crop = np.einsum("nij,nlj->nli", inv, refined - first)
+    d_crop = np.einsum("lij,nlj->nli", g, d_crop)
+    return first + np.einsum("nij,nlj->nli", lin, d_crop)
+
+
 def refine_points(
     model: Any,
     image: np.ndarray,
@@ -314,7 +334,8 @@ def refine_points(
     for k, m in enumerate(pm):
         patch = warp_crop(image, m, p)
         patches[k] = patch if convert is None else convert(patch)
-    return points_from_patches(model.refiner, patches, pm, points.shape[1], batch_size)
+    refined, conf = points_from_patches(model.refiner, patches, pm, points.shape[1], batch_size)
+    return blend_refined(points, refined, mats, info.blend), conf
 
 
 def predict_landmarks(

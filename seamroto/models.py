@@ -179,17 +179,25 @@ class RefinerInfo:
     xml: str = "refiner.xml"
     bin: str = "refiner.bin"
     architecture: Mapping[str, Any] = field(default_factory=dict)
+    # Per landmark, a 2x2 gain (face-crop axes) applied to the refiner's correction: ~identity
+    # where the patch pins the landmark, ~0 along a featureless contour (fitted in training).
+    blend: Optional[Tuple[Tuple[Tuple[float, float], Tuple[float, float]], ...]] = None
 
     def to_json(self) -> Dict[str, Any]:
         """JSON-ready dict."""
         return {"patch_size": self.patch_size, "patch_fraction": self.patch_fraction, "xml": self.xml,
-                "bin": self.bin, "architecture": dict(self.architecture)}
+                "bin": self.bin, "architecture": dict(self.architecture),
+                "blend": None if self.blend is None else [[list(r) for r in m] for m in self.blend]}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> RefinerInfo:
         """Inverse of ``to_json``."""
+        blend = d.get("blend")
         return cls(int(d["patch_size"]), float(d["patch_fraction"]), str(d.get("xml", "refiner.xml")),
-                   str(d.get("bin", "refiner.bin")), dict(d.get("architecture", {})))
+                   str(d.get("bin", "refiner.bin")), dict(d.get("architecture", {})),
+                   None if blend is None else tuple(
+                       tuple((float(r[0]), float(r[1])) for r in m) for m in blend  # type: ignore[misc]
+                   ))
 
 
 class CompiledNet:

@@ -674,7 +674,7 @@ def train_command(
 # --- demo: the main job on the bundled character ------------------------------------------------
 
 DEMO_SEED = 2024
-DEMO_FRAMES = 48
+DEMO_FRAMES = 24
 DEMO_SIZE = (1920, 1080)
 
 

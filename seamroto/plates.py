@@ -472,6 +472,9 @@ def probe(path: PathLike) -> Tuple[int, int, int, float]:
         inp.close()
 
 
+PNG_COMPRESSION_LEVEL = 1
+
+
 def write_frame(
     path: PathLike,
     img: np.ndarray,
@@ -542,6 +545,9 @@ def write_frame(
             arr = np.ascontiguousarray(codes << np.uint16(16 - depth))
         if fmt == "jpeg":
             attrs["Compression"] = f"jpeg:{JPEG_QUALITY}"
+        if fmt == "png":
+            # zlib's default level costs ~1 s a 2K frame; level 1 is ~5x faster, files ~15% larger.
+            attrs["png:compressionLevel"] = PNG_COMPRESSION_LEVEL
 
     spec = oiio.ImageSpec(width, height, nch, pixel_type)
     spec.channelnames = {1: ("Y",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}[nch]

@@ -75,6 +75,9 @@ class PropagationParams:
     trust_full: float = 0.85
 
 
+DEFAULT_PARAMS = PropagationParams()
+
+
 @dataclass(frozen=True)
 class StepResult:
     """One measurement of a shape on a frame, from an anchor frame.
@@ -94,6 +97,7 @@ class ShapeMotion:
 
     Attributes:
         shape: the shape keyed on every frame of the range (its own keys unchanged).
+        keys: the frames the source shape was keyed on.
         flagged: frames where a direction was dropped or none could be trusted (the pose was
             interpolated or held there).
         interpolated: the flagged frames that no direction covered.
@@ -102,6 +106,7 @@ class ShapeMotion:
     """
 
     shape: RotoShape
+    keys: Tuple[int, ...] = ()
     flagged: Tuple[int, ...] = ()
     interpolated: Tuple[int, ...] = ()
     trust: Mapping[int, Tuple[float, float]] = field(default_factory=dict)
@@ -248,7 +253,7 @@ class _Track:
     """One direction of one shape from one key over its span, with a moving anchor."""
 
     key: int
-    stop: int  # the far end of the span, inclusive (the next key, or the end of the range)
+    stop: int  # the far end of the span, inclusive (before the next key, or the end of the range)
     step: int  # +1 forward, -1 backward
     anchor: int
     anchor_points: np.ndarray
@@ -263,14 +268,15 @@ class _Track:
 
 
 def _tracks(shape: RotoShape, first: int, last: int, step: int) -> List[_Track]:
+    """One track per key in direction ``step``, over the frames up to (not onto) the next key."""
     keys = shape.key_frames
     out = []
     for i, k in enumerate(keys):
         if step > 0:
-            stop = keys[i + 1] if i + 1 < len(keys) else last
+            stop = keys[i + 1] - 1 if i + 1 < len(keys) else last
         else:
-            stop = keys[i - 1] if i > 0 else first
-        if stop != k:
+            stop = keys[i - 1] + 1 if i > 0 else first
+        if (stop - k) * step > 0:
             out.append(_Track(k, stop, step, k, pack_points(shape.keys[k])))
     return out
 
@@ -357,6 +363,7 @@ def _blend_shape(
         new_keys[k] = tuple(shape.keys[k])  # bit-exact keys, whatever the arithmetic did
     return ShapeMotion(
         replace(shape, keys=new_keys),
+        tuple(keys),
         tuple(sorted(set(flagged) | set(interpolated))),
         tuple(interpolated),
         trust,
@@ -396,7 +403,7 @@ def propagate_shapes(
     last: int,
     provider: FlowProvider,
     *,
-    params: PropagationParams = PropagationParams(),
+    params: PropagationParams = DEFAULT_PARAMS,
     progress: Optional[Progress] = None,
 ) -> List[ShapeMotion]:
     """Animate keyed shapes over ``first..last`` with the provider's motion.

@@ -35,6 +35,12 @@ Commands the Nuke plugin sends (``args`` -> ``outputs``; paths are absolute stri
 * ``refit``: ``tracks_nk``, ``result`` (may be empty), ``model_dir``, ``feather_px``,
   ``smoothing``, ``out_dir``, ``node_prefix``, ``node_version`` -> ``nk``, optional ``report``.
 * ``inspect``: ``path`` -> ``info`` (``seamroto.nk.inspect.inspect_script``).
+* ``motion2roto``: ``script`` (.nk with the Roto node), ``roto_node``, ``shapes`` (list, empty =
+  all), ``plate``, ``first``, ``last``, ``colourspace``, ``vectors`` (pattern or ""), ``out_dir``,
+  ``node_prefix``, ``node_version`` -> ``nk``, ``report``, ``flagged_frames``.
+* ``bbox``: ``plate``, ``first``, ``last``, ``colourspace``, ``frame``, ``box_nuke`` ([x, y, r, t]
+  as a BBox_Knob holds it) or ``box`` ([x, y, w, h], image pixels), ``out_dir``,
+  ``node_prefix``, ``node_version`` -> ``nk``, ``result``, ``flagged_frames``.
 * ``about``: no args -> versions, interpreter, registered commands and missing modules.
 
 ``run_request`` adds ``node_count`` to any outputs holding ``nk`` so the host can ask before
@@ -493,8 +499,24 @@ def _inspect(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
     return {"info": inspect_script(path)}
 
 
+def _motion2roto(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
+    """Animate keyed Roto shapes with motion (``seamroto.motion2roto.motion2roto_command``)."""
+    from seamroto.motion2roto import motion2roto_command
+
+    return motion2roto_command(args, progress)
+
+
+def _bbox(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
+    """Track a keyed box through the shot (``seamroto.bbox.bbox_command``)."""
+    from seamroto.bbox import bbox_command
+
+    return bbox_command(args, progress)
+
+
 register("about", _about)
 register("inspect", _inspect)
+register("motion2roto", _motion2roto)
+register("bbox", _bbox)
 
 
 def _register_core_jobs() -> None:

@@ -52,6 +52,7 @@ class RefineConfig:
     offset_sigma_px: float = OFFSET_SIGMA_PX
     offset_wide_px: float = OFFSET_WIDE_PX
     offset_wide_p: float = OFFSET_WIDE_P
+    blend: bool = True
 
 
 @dataclass(frozen=True)

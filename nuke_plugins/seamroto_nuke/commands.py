@@ -659,3 +659,6 @@ ACTIONS: Dict[str, Callable[[nuke.Node], Any]] = {
     knobs.ADD_NK_FILE: add_nk_file,
     knobs.REFIT: refit,
 }
+
+# The motion tools (issue 6) add their buttons to ACTIONS; imported last because they use this module.
+from seamroto_nuke import motion_commands  # noqa: E402,F401

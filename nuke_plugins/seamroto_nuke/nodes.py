@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import nuke
 
-from seamroto_nuke import knobs, paths
+from seamroto_nuke import knobs, motion_knobs, paths
 from seamroto_nuke.knobs import KnobSpec, NodeKnobs
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,26 @@ REFIT = register_node_type(
         inputs=("tracks",),
     )
 )
+MOTION2ROTO = register_node_type(
+    NodeType(
+        "Motion2Roto",
+        "Motion2Roto",
+        "Animate a few keys of the selected Roto through the whole shot with motion (keys stay exact).",
+        "SeamRoto.png",
+        motion_knobs.MOTION2ROTO_KNOBS,
+        inputs=("roto", "plate"),
+    )
+)
+BBOX_TRACKER = register_node_type(
+    NodeType(
+        "BBoxTracker",
+        "BBoxTracker",
+        "Track a box drawn on one frame through the shot; builds a Tracker4 with its corners.",
+        "SeamRoto.png",
+        motion_knobs.BBOX_TRACKER_KNOBS,
+        inputs=("plate",),
+    )
+)
 
 
 def node_type_of(node: Optional[nuke.Node]) -> Optional[NodeType]:
@@ -120,6 +140,14 @@ def make_knob(spec: KnobSpec) -> nuke.Knob:
         knob = nuke.Multiline_Eval_String_Knob(spec.name, spec.label)
     elif spec.kind == knobs.BUTTON:
         knob = nuke.PyScript_Knob(spec.name, spec.label, spec.command)
+    elif spec.kind == motion_knobs.BBOX:
+        box = nuke.BBox_Knob(spec.name, spec.label)
+        x, y, r, t = spec.default or motion_knobs.DEFAULT_BOX
+        box.setX(x)
+        box.setY(y)
+        box.setR(r)
+        box.setT(t)
+        knob = box
     else:
         raise ValueError(f"knob {spec.name!r} has unknown kind {spec.kind!r}")
     if spec.kind in knobs.VALUE_KINDS and spec.kind != knobs.ENUM and spec.default is not None:

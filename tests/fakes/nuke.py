@@ -72,6 +72,7 @@ class _FakeState:
         self.panels_shown: _List[str] = []
         self.this_node: _List[Node] = []
         self.this_knob: _List[Knob] = []
+        self.current_frame = 1001
         self.lock = _threading.RLock()
 
     def fire_knob_changed(self, node: Node, knob_name: str) -> None:
@@ -314,6 +315,62 @@ class Text_Knob(Knob):
 
 class Tab_Knob(Knob):
     pass
+
+
+class BBox_Knob(Array_Knob):
+    """x, y, r, t of an on-screen box, as Nuke holds it (format pixels, origin bottom-left)."""
+
+    def __init__(self, name: str, label: _Optional[str] = None, *args: _Any) -> None:
+        super().__init__(name, label)
+        self._value = [0.0, 0.0, 1.0, 1.0]
+
+    def value(self, *args: _Any) -> _Any:
+        if args and isinstance(args[0], int):
+            return self._value[args[0]]
+        return list(self._value)
+
+    def setValue(self, val: _Any, *args: _Any) -> bool:
+        if args and isinstance(args[0], int):
+            self._value[args[0]] = float(val)
+        else:
+            self._value = [float(v) for v in val]
+        return True
+
+    def x(self) -> float:
+        return self._value[0]
+
+    def y(self) -> float:
+        return self._value[1]
+
+    def r(self) -> float:
+        return self._value[2]
+
+    def t(self) -> float:
+        return self._value[3]
+
+    def setX(self, v: float) -> None:
+        self._value[0] = float(v)
+
+    def setY(self, v: float) -> None:
+        self._value[1] = float(v)
+
+    def setR(self, v: float) -> None:
+        self._value[2] = float(v)
+
+    def setT(self, v: float) -> None:
+        self._value[3] = float(v)
+
+    def names(self, i: int) -> str:
+        return "xyrt"[i]
+
+    def toDict(self) -> _Dict[str, float]:
+        return dict(zip("xyrt", self._value))
+
+    def fromDict(self, box: _Dict[str, float]) -> None:
+        self._value = [float(box[k]) for k in "xyrt"]
+
+    def toScript(self, *args: _Any) -> str:
+        return "{" + " ".join(f"{v:g}" for v in self._value) + "}"
 
 
 # --- formats and ranges --------------------------------------------------------------------------
@@ -679,6 +736,13 @@ nodes = Nodes()
 
 def root() -> Root:
     return _root
+
+
+def frame(f: _Optional[int] = None) -> int:
+    """The Viewer's current frame (``_fake.current_frame``); ``frame(f)`` sets it."""
+    if f is not None:
+        _fake.current_frame = int(f)
+    return _fake.current_frame
 
 
 def thisNode() -> Node:

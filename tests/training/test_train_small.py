@@ -13,11 +13,20 @@ import torch
 
 from seamroto import models
 from seamroto.errors import CancelledError, ModelChecksumError, ModelError, ModelSchemaError
-from seamroto.landmarks import crop_matrix, infer_crops, warp_crop
+from seamroto.landmarks import crop_matrix, infer_crops, predict_landmarks, warp_crop
 from training.augment import AugmentConfig
 from training.dataset import CropSampler, landmark_order, load_records
 from training.net import NetConfig, build_net
-from training.train import TrainConfig, landmark_loss, torch_predict, train_character, train_loop
+from training.refine import RefineConfig
+from training.train import (
+    REFINER_PREFIX,
+    TrainConfig,
+    landmark_loss,
+    refiner_net_config,
+    torch_predict,
+    train_character,
+    train_loop,
+)
 
 from .conftest import BLOB_NAMES, blob_shot
 
@@ -25,7 +34,8 @@ from .conftest import BLOB_NAMES, blob_shot
 OV_VS_TORCH_PX = 1e-3  # FP32 IR vs eager torch, crop px
 CROP_EQUAL = 1e-5  # training crop (stored region) vs inference crop (whole frame)
 
-SMALL = TrainConfig(input_size=64, batch_size=4, steps=2, warmup_steps=1, checkpoint_every_steps=0)
+SMALL = TrainConfig(input_size=64, batch_size=4, steps=2, warmup_steps=1, checkpoint_every_steps=0,
+                    refiner=RefineConfig(steps=2, batch_size=8))
 
 
 @pytest.fixture(scope="module")
@@ -49,21 +59,48 @@ def test_model_folder_is_complete_and_card_is_valid(trained: Path) -> None:
     assert card.precision in card.precisions
     assert set(card.precisions) <= {"fp32", "int8"}
     assert ("model_int8.xml" in card.files) == ("int8" in card.precisions)
+    assert card.refiner is not None and {"refiner.xml", "refiner.bin"} <= set(card.files)
+    assert card.training["refiner_steps_done"] == 2
+    assert NetConfig.from_json(card.refiner.architecture) == refiner_net_config(len(BLOB_NAMES), SMALL.refiner)
     assert not any(p.name.startswith(".") for p in trained.parent.iterdir())  # checkpoint removed
 
 
-def test_openvino_inference_agrees_with_torch(trained: Path) -> None:
-    card = models.read_card(trained)
+def _torch_nets(folder: Path) -> tuple[torch.nn.Module, torch.nn.Module]:
+    card = models.read_card(folder)
     net = build_net(NetConfig.from_json(card.architecture))
-    with np.load(trained / "weights.npz", allow_pickle=False) as z:
-        net.load_state_dict({k[len("model/"):]: torch.from_numpy(z[k]) for k in z.files})
+    assert card.refiner is not None
+    ref = build_net(NetConfig.from_json(card.refiner.architecture))
+    with np.load(folder / "weights.npz", allow_pickle=False) as z:
+        net.load_state_dict({k[len("model/"):]: torch.from_numpy(z[k]) for k in z.files if k.startswith("model/")})
+        ref.load_state_dict({k[len(REFINER_PREFIX):]: torch.from_numpy(z[k]) for k in z.files
+                             if k.startswith(REFINER_PREFIX)})
+    return net, ref
+
+
+def test_openvino_inference_agrees_with_torch(trained: Path) -> None:
+    net, ref = _torch_nets(trained)
     model = models.load_model(trained)
     assert model.precision == "fp32" and model.inference_precision == "f32"
-    crops = np.random.default_rng(0).uniform(0, 1, (5, 64, 64, 3)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    crops = rng.uniform(0, 1, (5, 64, 64, 3)).astype(np.float32)
     ov_pts, ov_conf = infer_crops(model, crops, batch_size=2)
-    t_pts = torch_predict(net, crops)
-    np.testing.assert_allclose(ov_pts, t_pts, atol=OV_VS_TORCH_PX)
+    np.testing.assert_allclose(ov_pts, torch_predict(net, crops), atol=OV_VS_TORCH_PX)
     assert ov_conf.shape == (5, len(BLOB_NAMES)) and ((ov_conf >= 0) & (ov_conf <= 1)).all()
+    assert model.refiner is not None
+    patches = rng.uniform(0, 1, (7, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(infer_crops(model.refiner, patches, 3)[0], torch_predict(ref, patches),
+                               atol=OV_VS_TORCH_PX)
+
+
+def test_predict_landmarks_runs_both_stages_on_a_frame(trained: Path) -> None:
+    model = models.load_model(trained)
+    shot = blob_shot(3, frames=1)
+    img = shot.image(1001)
+    box = np.array([[60.0, 50.0, 150.0, 140.0], [70.0, 40.0, 140.0, 150.0]])
+    pts2, conf2 = predict_landmarks(model, img, box)
+    pts1, _ = predict_landmarks(model, img, box, use_refiner=False)
+    assert pts2.shape == pts1.shape == (2, len(BLOB_NAMES), 2) and conf2.shape == (2, len(BLOB_NAMES))
+    assert np.isfinite(pts2).all() and not np.allclose(pts1, pts2)
 
 
 def _copy(trained: Path, tmp_path: Path) -> Path:
