@@ -100,9 +100,8 @@ MOTION2ROTO_KNOBS = NodeKnobs(
             FILE,
             "vectors",
             "Motion-vector EXR sequence (forward.u/v and backward.u/v, or motion.u/v, per frame) "
-            "covering the plate's frame range.",
+            "covering the plate's frame range; read only with 'use motion vectors' on.",
             default="",
-            enabled_by=USE_VECTORS,
         ),
         KnobSpec(
             FLOW_PRESET,

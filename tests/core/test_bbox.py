@@ -128,3 +128,19 @@ def test_cli_bbox_and_the_protocol_command(shot: Dict[str, object], plates: str,
     doc = json.loads(Path(outputs["result"]).read_text())
     assert doc["node"] == "BBox1_box_v2"
     assert doc["key_box"] == pytest.approx([x, y, w, h], abs=TOL["corner_px"])
+
+
+def test_a_cancelled_box_track_stops(shot: Dict[str, object]) -> None:
+    from seamroto.errors import CancelledError
+
+    class Stop:
+        def update(self, done: int, total: int, message: str = "") -> None:
+            pass
+
+        @property
+        def cancelled(self) -> bool:
+            return True
+
+    grays = {f: to_gray_u8(img) for f, img in shot["images"].items()}  # type: ignore[union-attr]
+    with pytest.raises(CancelledError):
+        track_box_frames(grays, KEY, shot["boxes"][KEY], progress=Stop())  # type: ignore[index]

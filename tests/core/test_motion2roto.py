@@ -287,3 +287,26 @@ def test_protocol_command_writes_paste_ready_nodes(shot_dir: Dict[str, object], 
 
 def _read_roto_names(path: Path) -> List[str]:
     return [n.name for n in read_script(path).nodes if n.node_class == "Roto"]
+
+
+class CancelAfter:
+    """A Progress that asks to stop after ``n`` updates."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.seen = n, 0
+
+    def update(self, done: int, total: int, message: str = "") -> None:
+        self.seen += 1
+
+    @property
+    def cancelled(self) -> bool:
+        return self.seen >= self.n
+
+
+def test_a_cancel_leaves_nothing_behind(shot_dir: Dict[str, object], tmp_path: Path) -> None:
+    from seamroto.errors import CancelledError
+
+    for n in (3, FRAMES + 4):  # while reading the plates, then while propagating
+        with pytest.raises(CancelledError):
+            motion2roto(shot_dir["script"], "Roto1", [], shot_dir["plates"], tmp_path / "c.nk", progress=CancelAfter(n))
+        assert list(tmp_path.iterdir()) == []
