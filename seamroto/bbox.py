@@ -40,7 +40,7 @@ from seamroto.flow import LKParams, track_points
 from seamroto.flowfield import read_working_frames, working_scale
 from seamroto.nk.writer import write_script, write_tracker
 from seamroto.plates import PlateSequence
-from seamroto.progress import NullProgress, Progress
+from seamroto.progress import NullProgress, Progress, StageProgress
 
 logger = logging.getLogger(__name__)
 
@@ -386,10 +386,10 @@ def track_plates(
     scale = working_scale(seq.width, BOX_WORKING_WIDTH)
     sink = progress if progress is not None else NullProgress()
     count = len(seq)
-    grays = read_working_frames(seq, scale, progress=_Offset(sink, 0, 2 * count), total=count)
+    grays = read_working_frames(seq, scale, progress=StageProgress(sink, 0, 2 * count), total=count)
     fx, fy = (grays[frame].shape[1] / seq.width, grays[frame].shape[0] / seq.height)
     small = (key_box[0] * fx, key_box[1] * fy, key_box[2] * fx, key_box[3] * fy)
-    track = track_box_frames(grays, frame, small, params=params, progress=_Offset(sink, count, 2 * count))
+    track = track_box_frames(grays, frame, small, params=params, progress=StageProgress(sink, count, 2 * count))
     full = _scaled(track, (1.0 / fx, 1.0 / fy))
     boxes = dict(full.boxes)
     boxes[frame] = key_box  # exactly as keyed
@@ -424,22 +424,6 @@ def track_box(
     """
     track, _ = track_plates(plates, frame, box, params=params, progress=progress)
     return dict(track.boxes)
-
-
-class _Offset:
-    """Progress of one part of a job, mapped into the whole job's count."""
-
-    def __init__(self, sink: Progress, offset: int, total: int) -> None:
-        self._sink, self._offset, self._total = sink, offset, total
-
-    def update(self, done: int, total: int, message: str = "") -> None:
-        """Forward ``done`` shifted by this part's offset."""
-        self._sink.update(self._offset + done, self._total, message)
-
-    @property
-    def cancelled(self) -> bool:
-        """The whole job's cancel flag."""
-        return self._sink.cancelled
 
 
 # -------------------------------------------------------------------- outputs

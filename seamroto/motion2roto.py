@@ -31,7 +31,7 @@ from seamroto.flowfield import DEFAULT_PRESET, DenseFlowProvider, FlowProvider, 
 from seamroto.nk.reader import ROTO_CLASSES, find_node, node_format, read_script, roto_shapes
 from seamroto.nk.writer import write_roto, write_script, write_script_file
 from seamroto.plates import PlateSequence
-from seamroto.progress import NullProgress, Progress
+from seamroto.progress import NullProgress, Progress, StageProgress
 from seamroto.propagate import (
     DEFAULT_PARAMS,
     PropagationParams,
@@ -65,22 +65,6 @@ class Motion2RotoResult:
     def flagged(self) -> Dict[int, List[str]]:
         """Frame -> shapes flagged there."""
         return flagged_frames(self.motions)
-
-
-class _Stage:
-    """Progress of one part of a job, mapped into the whole job's count."""
-
-    def __init__(self, sink: Progress, offset: int, total: int) -> None:
-        self._sink, self._offset, self._total = sink, offset, total
-
-    def update(self, done: int, total: int, message: str = "") -> None:
-        """Forward ``done`` shifted by this stage's offset."""
-        self._sink.update(self._offset + done, self._total, message)
-
-    @property
-    def cancelled(self) -> bool:
-        """The whole job's cancel flag."""
-        return self._sink.cancelled
 
 
 def select_shapes(shapes: Sequence[RotoShape], names: Sequence[str], node: str, path: str) -> List[RotoShape]:
@@ -172,12 +156,12 @@ def animate(
     else:
         scale = working_scale(seq.width)
         total = 3 * frame_count
-        grays = read_working_frames(seq, scale, progress=_Stage(sink, 0, total), total=frame_count)
+        grays = read_working_frames(seq, scale, progress=StageProgress(sink, 0, total), total=frame_count)
         dense = DenseFlowProvider(grays, (seq.width, seq.height), preset=preset)
         provider = dense
         info["motion"] = {"source": "dis", "preset": preset, "working_size": list(dense.working_size),
                           "finest_scale": dense.finest_scale}
-        flow_progress = _Stage(sink, frame_count, total)
+        flow_progress = StageProgress(sink, frame_count, total)
     motions = propagate_shapes(chosen, seq.first, seq.last, provider, params=params, progress=flow_progress)
     animated = {m.shape.name: m.shape for m in motions}
     out_shapes = [animated.get(s.name, s) for s in shapes]

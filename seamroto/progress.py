@@ -99,3 +99,23 @@ def _format_seconds(seconds: float) -> str:
     if m:
         return f"{m}m{sec:02d}s"
     return f"{sec}s"
+
+
+class StageProgress:
+    """One stage of a longer job, reported as part of the whole job's count.
+
+    ``update(done, ...)`` of the stage becomes ``update(offset + done, total, ...)`` of the job;
+    cancel is the job's.
+    """
+
+    def __init__(self, sink: Progress, offset: int, total: int) -> None:
+        self._sink, self._offset, self._total = sink, offset, total
+
+    def update(self, done: int, total: int, message: str = "") -> None:
+        """Forward ``done`` shifted by this stage's offset."""
+        self._sink.update(self._offset + done, self._total, message)
+
+    @property
+    def cancelled(self) -> bool:
+        """The whole job's cancel flag."""
+        return self._sink.cancelled
