@@ -12,12 +12,14 @@ end-to-end ``predict_landmarks`` rate (crop + colour + inference) and the refine
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
@@ -32,8 +34,9 @@ from seamroto import colour, models  # noqa: E402
 from seamroto.landmarks import box_from_points, infer_crops, make_crops, predict_landmarks  # noqa: E402
 from seamroto.progress import ConsoleProgress  # noqa: E402
 from training.dataset import StreamedShot, synth_shot  # noqa: E402
+from training.evaluate import torch_predict  # noqa: E402
 from training.net import NetConfig, build_net  # noqa: E402
-from training.train import TrainConfig, torch_predict, train_character  # noqa: E402
+from training.train import TrainConfig, train_character  # noqa: E402
 
 logger = logging.getLogger("bench_landmarks")
 
@@ -45,23 +48,37 @@ SPEED_CROPS = 256
 SPEED_REPEATS = 3
 
 
+def synth_fingerprint() -> str:
+    """Short hash of the synth sources: a cache rendered by another synth version is not reused."""
+    h = hashlib.sha256()
+    for p in sorted((REPO / "seamroto" / "synth").glob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:10]
+
+
 def load_cached(cache: Path, character: str, seed: int, size: Tuple[int, int]) -> StreamedShot:
     """A synthetic shot, rendered once into ``cache`` as float16 .npy frames + ground truth JSON."""
-    from seamroto.datamodel import LandmarkSample, LandmarkTrack
+    from seamroto.datamodel import LandmarkSample, LandmarkTrack, shape_from_arrays
 
-    d = cache / f"{character}_{seed}_{size[0]}x{size[1]}"
+    d = cache / f"{synth_fingerprint()}_{character}_{seed}_{size[0]}x{size[1]}"
     if not (d / "done").is_file():
         d.mkdir(parents=True, exist_ok=True)
         shot = synth_shot(character, seed, width=size[0], height=size[1])
         gt = {t.name: {str(f): [s.x, s.y] for f, s in t.samples.items()} for t in shot.tracks}
         hidden = {k: sorted(v) for k, v in shot.hidden.items()}
-        (d / "gt.json").write_text(json.dumps({"tracks": gt, "hidden": hidden}))
+        shapes = {s.name: {"closed": s.closed, "keys": {str(f): s.points_array(f).tolist() for f in s.keys}}
+                  for s in shot.shapes}
+        (d / "gt.json").write_text(json.dumps({"tracks": gt, "hidden": hidden, "shapes": shapes}))
         for f, img in shot.iter_images():
             np.save(d / f"{f}.npy", img.astype(np.float16))
         (d / "done").write_text("1")
     data = json.loads((d / "gt.json").read_text())
     tracks = tuple(
         LandmarkTrack(n, {int(f): LandmarkSample(*xy) for f, xy in s.items()}) for n, s in data["tracks"].items()
+    )
+    shape_list = tuple(
+        shape_from_arrays(n, s["closed"], {int(f): np.array(a) for f, a in s["keys"].items()})
+        for n, s in data["shapes"].items()
     )
     frames = tuple(sorted({f for t in tracks for f in t.samples}))
 
@@ -71,7 +88,7 @@ def load_cached(cache: Path, character: str, seed: int, size: Tuple[int, int]) -
 
     hidden = {k: frozenset(v) for k, v in data["hidden"].items()}
     return StreamedShot(f"synth:{character}:{seed}:{size[0]}x{size[1]}", tracks, frames, stream,
-                        colour.LINEAR_SPACE, hidden)
+                        colour.LINEAR_SPACE, hidden, shape_list)
 
 
 def gt_array(shot: StreamedShot, names: Sequence[str]) -> Dict[int, np.ndarray]:
@@ -118,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, help="existing model folder (skip training)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench_landmarks"))
     ap.add_argument("--cache", type=Path, default=Path("/tmp/bench_landmarks/cache"))
-    ap.add_argument("--steps", type=int, default=None, help="training steps (default: TrainConfig)")
+    ap.add_argument("--steps", type=int, default=None, help="face-network steps (default: TrainConfig)")
+    ap.add_argument("--refiner-steps", type=int, default=None, help="refiner steps (default: RefineConfig)")
+    ap.add_argument("--minutes", type=float, default=None, help="training time budget")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="also write the results here")
@@ -139,10 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: Dict[str, Any] = {"command": command, "threads": args.threads, "cpu_count": os.cpu_count()}
     if args.model is None:
         cfg = TrainConfig() if args.steps is None else TrainConfig(steps=args.steps)
+        if args.refiner_steps is not None and cfg.refiner is not None:
+            cfg = replace(cfg, refiner=replace(cfg.refiner, steps=args.refiner_steps))
         t, c = time.perf_counter(), time.process_time()
         model_dir = train_character(args.character, train, args.out / "models" / args.character / "bench",
                                     seed=args.seed, character=character, validation=test, config=cfg,
-                                    progress=ConsoleProgress("train", 30.0), threads=args.threads)
+                                    progress=ConsoleProgress("train", 30.0), threads=args.threads,
+                                    time_budget_s=None if args.minutes is None else 60.0 * args.minutes)
         result["train"] = {"wall_s": time.perf_counter() - t, "cpu_s": time.process_time() - c,
                            "steps": models.read_card(model_dir).training.get("steps_done"),
                            "frames": len(train) * 48}

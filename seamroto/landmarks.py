@@ -237,9 +237,8 @@ def make_crops(
     mats = np.stack([crop_matrix(b, size, scale) for b in boxes]) if len(boxes) else np.zeros((0, 2, 3))
     crops = np.zeros((len(boxes), size, size, 3), np.float32)
     for i, m in enumerate(mats):
-        crop = warp_crop(image, m, size)
-        crops[i] = crop if convert is None else convert(crop)
-    return crops, mats
+        crops[i] = warp_crop(image, m, size)
+    return (crops if convert is None else convert(crops)), mats
 
 
 def patch_matrix(
@@ -332,8 +331,9 @@ def refine_points(
     pm = patch_matrices(mats, points, model.input_size, p, info.patch_fraction)
     patches = np.zeros((len(pm), p, p, 3), np.float32)
     for k, m in enumerate(pm):
-        patch = warp_crop(image, m, p)
-        patches[k] = patch if convert is None else convert(patch)
+        patches[k] = warp_crop(image, m, p)
+    if convert is not None:
+        patches = convert(patches)  # one call for all patches: per-call overhead dominates
     refined, conf = points_from_patches(model.refiner, patches, pm, points.shape[1], batch_size)
     return blend_refined(points, refined, mats, info.blend), conf
 
@@ -355,9 +355,9 @@ def predict_landmarks(
         image: (H, W, 3|4) frame, _img. Any resolution: crops are normalised by the box size.
         boxes: (N, 4) face boxes (x, y, w, h) in _img px, as the model's crop rule expects
             (``card.crop.box_from``, the landmarks' bounding box).
-        convert: maps a (S, S, 3) float32 crop from the frame's colour space to the model's
-            (``card.colour_space``); None when the frame already is in the model's space.
-            Crops are converted after resampling, exactly as in training.
+        convert: maps float32 pixels (..., 3) from the frame's colour space to the model's
+            (``card.colour_space``), e.g. ``colour.to_model_space(x, src)``; None when the frame
+            already is in the model's space. Crops are converted after resampling, as in training.
         refine: extra passes that re-crop on the previous pass's landmark box.
         batch_size: crops per inference request.
         use_refiner: run the model's second stage (per-landmark patches) when it has one.

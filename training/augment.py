@@ -164,28 +164,48 @@ def random_texture(rng: np.random.Generator, size: int) -> np.ndarray:
     small = rng.uniform(0, 1, (6, 6, 3)).astype(np.float32)
     blobs = cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
     tex = tex * (0.6 + 0.8 * blobs) + rng.normal(0, 0.01, (size, size, 3))
+    if rng.random() < 0.5:
+        # A hard edge (table top, flat, door frame) between two sets: the worst case for an
+        # outline landmark that happens to sit on it.
+        b = rng.uniform(0, 2 * math.pi)
+        offset = rng.uniform(-0.4, 0.4)
+        side = (math.cos(b) * (xs[None, :] - 0.5) + math.sin(b) * (xs[:, None] - 0.5)) > offset
+        tex = np.where(side[:, :, None], tex, rng.uniform(0.0, 0.6, 3) * (0.8 + 0.4 * blobs))
     return np.clip(tex, 0.0, None).astype(np.float32) ** 2.0
 
 
 def swap_background(
-    crop: np.ndarray, face_points_crop: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
+    crop: np.ndarray,
+    face_points_crop: np.ndarray,
+    rng: np.random.Generator,
+    cfg: AugmentConfig,
+    outline_crop: Optional[np.ndarray] = None,
 ) -> np.ndarray:
-    """Replace what lies outside the (grown) landmark hull with a random set, feathered.
+    """Replace what lies outside the face with a random set.
 
-    Without it a few-shot model learns the training sets' backgrounds as landmark cues.
+    Without it a few-shot model learns the training sets' backgrounds as landmark cues, and
+    the outline landmarks (chin, sides of the face) fail on a shot with a new set behind them.
+    With the face's roto outline the swap follows it (grown by a pixel, so the face keeps its
+    own anti-aliased edge); without one it falls back to the grown landmark hull.
     """
     if rng.random() >= cfg.p_background:
         return crop
-    p = face_points_crop[np.isfinite(face_points_crop).all(axis=1)]
-    if len(p) < 3:
-        return crop
     size = crop.shape[0]
-    centre = p.mean(axis=0)
-    grown = centre + (p - centre) * cfg.face_hull_grow
-    hull = cv2.convexHull(np.round(grown * 16).astype(np.int32))
-    hull_mask = np.zeros((size, size), np.float32)
-    cv2.fillConvexPoly(hull_mask, hull, 1.0, cv2.LINE_AA, shift=4)
-    mask = cv2.GaussianBlur(hull_mask, (0, 0), max(1.0, size / 64))[:, :, None]
+    face_mask = np.zeros((size, size), np.float32)
+    if outline_crop is not None and len(outline_crop) >= 3:
+        poly = np.round((outline_crop - 0.5) * 16).astype(np.int32).reshape(-1, 1, 2)
+        cv2.fillPoly(face_mask, [poly], 1.0, cv2.LINE_AA, shift=4)
+        grown_mask = cv2.dilate(face_mask, np.ones((3, 3), np.uint8))
+        mask = cv2.GaussianBlur(grown_mask, (0, 0), 0.7)[:, :, None]
+    else:
+        p = face_points_crop[np.isfinite(face_points_crop).all(axis=1)]
+        if len(p) < 3:
+            return crop
+        centre = p.mean(axis=0)
+        grown = centre + (p - centre) * cfg.face_hull_grow
+        hull = cv2.convexHull(np.round((grown - 0.5) * 16).astype(np.int32))
+        cv2.fillConvexPoly(face_mask, hull, 1.0, cv2.LINE_AA, shift=4)
+        mask = cv2.GaussianBlur(face_mask, (0, 0), max(1.0, size / 64))[:, :, None]
     bg = random_texture(rng, size)
     crop[:] = crop * mask + bg * (1.0 - mask)
     return crop

@@ -31,7 +31,7 @@ from typing import (
 import numpy as np
 
 from seamroto import colour
-from seamroto.datamodel import Annotation, Character, LandmarkTrack, tracks_to_array
+from seamroto.datamodel import Annotation, Character, LandmarkTrack, RotoShape, tracks_to_array
 from seamroto.errors import AnnotationError
 from seamroto.landmarks import (
     box_from_points,
@@ -64,6 +64,9 @@ INSIDE_MARGIN_PX = 1.0
 # Working colour space of stored regions: light augmentation is physical in linear light.
 WORK_SPACE = colour.LINEAR_SPACE
 MIN_POINTS_FOR_BOX = 2
+# Roto shape names taken as the face outline for background swaps (else the largest closed shape).
+OUTLINE_NAMES = ("face", "face_outline", "head")
+OUTLINE_SAMPLES = 12
 
 ImageReader = Callable[[str, int], np.ndarray]
 
@@ -95,6 +98,7 @@ class InMemoryShot:
     images: Mapping[int, np.ndarray]
     colourspace: str = WORK_SPACE
     hidden: Mapping[str, FrozenSet[int]] = field(default_factory=dict)
+    shapes: Tuple[RotoShape, ...] = ()
 
     def frames(self) -> List[int]:
         """Frames that have both an image and at least one landmark."""
@@ -120,6 +124,7 @@ class StreamedShot:
     stream: Callable[[], Iterator[Tuple[int, np.ndarray]]]
     colourspace: str = WORK_SPACE
     hidden: Mapping[str, FrozenSet[int]] = field(default_factory=dict)
+    shapes: Tuple[RotoShape, ...] = ()
 
     def frames(self) -> List[int]:
         """Frames that have at least one landmark."""
@@ -158,14 +163,14 @@ def synth_shot(
         return synth.iter_frames(character, seed, **kw)  # type: ignore[arg-type]
 
     return StreamedShot(f"synth:{character}:{seed}:{width}x{height}", truth.tracks, tuple(known),
-                        stream, WORK_SPACE, dict(truth.hidden))
+                        stream, WORK_SPACE, dict(truth.hidden), tuple(truth.shapes))
 
 
 def from_synth(shot: Any) -> InMemoryShot:
     """A rendered ``seamroto.synth.SynthShot`` (images in memory) as training data."""
     images = {shot.shot.first + i: img for i, img in enumerate(shot.images)}
     src = f"synth:{shot.character.name}:{shot.seed}:{shot.shot.width}x{shot.shot.height}"
-    return InMemoryShot(src, tuple(shot.tracks), images, WORK_SPACE, dict(shot.hidden))
+    return InMemoryShot(src, tuple(shot.tracks), images, WORK_SPACE, dict(shot.hidden), tuple(shot.shapes))
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,11 @@ class AnnotationShot:
     def tracks(self) -> Tuple[LandmarkTrack, ...]:
         """The annotation's landmark tracks."""
         return self.annotation.tracks
+
+    @property
+    def shapes(self) -> Tuple[RotoShape, ...]:
+        """The annotation's roto shapes (the face outline guides background swaps)."""
+        return self.annotation.shapes
 
     def frames(self) -> List[int]:
         """Annotated frames that have an image."""
@@ -235,7 +245,8 @@ class FrameRecord:
     """One training frame: the reduced region around its face and its landmarks.
 
     ``region`` is float16 linear light; ``region_to_img`` maps region px to frame px.
-    ``points`` Shape: (L, 2) float64 _img, NaN where unknown.
+    ``points`` Shape: (L, 2) float64 _img, NaN where unknown. ``outline``: the face's roto
+    outline as a polyline (K, 2) _img when the annotation has one (background swaps follow it).
     """
 
     source: str
@@ -244,6 +255,7 @@ class FrameRecord:
     region_to_img: np.ndarray
     points: np.ndarray
     frame_size: Tuple[int, int]
+    outline: Optional[np.ndarray] = None
 
     @property
     def box(self) -> np.ndarray:
@@ -274,6 +286,7 @@ def record_frame(
     crop_scale: float,
     source: str = "",
     frame: int = 0,
+    outline: Optional[np.ndarray] = None,
 ) -> FrameRecord:
     """Reduce one annotated frame to its face region (see the module docstring)."""
     rgb = np.asarray(image)[:, :, :3]
@@ -287,8 +300,47 @@ def record_frame(
         region = colour.convert(region, colourspace, WORK_SPACE)
     return FrameRecord(
         source, frame, region.astype(np.float16), region_to_img, np.asarray(points, float),
-        (rgb.shape[1], rgb.shape[0]),
+        (rgb.shape[1], rgb.shape[0]), outline,
     )
+
+
+def shape_polyline(shape: RotoShape, frame: int, samples: int = OUTLINE_SAMPLES) -> Optional[np.ndarray]:
+    """A closed roto shape's key on ``frame`` as a dense polyline (K, 2) _img, or None."""
+    if frame not in shape.keys:
+        return None
+    pts = shape.keys[frame]
+    n = len(pts)
+    if n < 3:
+        return None
+    t = (np.arange(samples) / samples)[:, None]
+    out = []
+    for i in range(n):
+        a, b = pts[i], pts[(i + 1) % n]
+        p0 = np.array([a.x, a.y])
+        p1 = np.array(a.right_abs)
+        p2 = np.array(b.left_abs)
+        p3 = np.array([b.x, b.y])
+        out.append((1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t**2 * p2 + t**3 * p3)
+    return np.concatenate(out)
+
+
+def face_outline(shapes: Sequence[RotoShape], frame: int) -> Optional[np.ndarray]:
+    """The face outline on ``frame``: the closed shape named ``face``, else the largest closed one."""
+    closed = [s for s in shapes if s.closed and frame in s.keys]
+    named = [s for s in closed if s.name.lower() in OUTLINE_NAMES]
+    best: Optional[np.ndarray] = None
+    best_area = 0.0
+    for s in named or closed:
+        poly = shape_polyline(s, frame)
+        if poly is None:
+            continue
+        x, y = poly[:, 0], poly[:, 1]
+        area = 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+        if named:
+            return poly
+        if area > best_area:
+            best, best_area = poly, area
+    return best
 
 
 class DataDigest:
@@ -352,12 +404,13 @@ def load_records(
             images = ((f, im) for f, im in shot.iter_images() if f in keep)
         else:
             images = ((f, shot.image(f)) for f in wanted)
+        shapes: Sequence[RotoShape] = getattr(shot, "shapes", ())
         for f, img in images:
             pts = arr[index[f]]
             if digest is not None:
                 digest.add_image(img)
-            rec = record_frame(img, pts, colourspace=shot.colourspace, size=size,
-                               crop_scale=crop_scale, source=shot.source, frame=f)
+            rec = record_frame(img, pts, colourspace=shot.colourspace, size=size, crop_scale=crop_scale,
+                               source=shot.source, frame=f, outline=face_outline(shapes, f))
             out.append(rec)
             if on_frame is not None:
                 on_frame(img, rec, shot.colourspace)
@@ -422,7 +475,8 @@ class CropSampler:
         if rng is not None:
             crop = apply_light(crop, rng, cfg)
             crop = apply_seam(crop, [pts[s] for s in self.seams], rng, cfg)
-            crop = swap_background(crop, pts, rng, cfg)
+            outline = None if rec.outline is None else map_points(rec.outline, invert_affine(m))
+            crop = swap_background(crop, pts, rng, cfg, outline)
         crop = self.to_model(crop)
         if rng is not None:
             crop = apply_camera(crop, rng, cfg)
@@ -486,11 +540,3 @@ def error_stats(errors: np.ndarray) -> Dict[str, Any]:
         "p95_px": float(np.percentile(errors, 95)),
         "max_px": float(errors.max()),
     }
-
-
-def iter_in_memory(
-    items: Iterable[Tuple[str, Sequence[LandmarkTrack], Mapping[int, np.ndarray], str]],
-) -> Iterator[InMemoryShot]:
-    """Helper for synthetic data: (source, tracks, images, colourspace) tuples -> shots."""
-    for source, tracks, images, cs in items:
-        yield InMemoryShot(source, tuple(tracks), images, cs)

@@ -140,7 +140,8 @@ class PatchSampler:
         pts = map_points(fr.points, invert_affine(pm))
         if rng is not None:
             patch = apply_light(patch, rng, self.augment)
-            patch = swap_background(patch, pts, rng, self.augment)
+            outline = None if fr.outline is None else map_points(fr.outline, invert_affine(pm))
+            patch = swap_background(patch, pts, rng, self.augment, outline)
         patch = self.to_model(patch)
         if rng is not None:
             patch = apply_camera(patch, rng, self.augment)

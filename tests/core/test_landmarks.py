@@ -13,12 +13,14 @@ import pytest
 from seamroto import models
 from seamroto.errors import ShapeError
 from seamroto.landmarks import (
+    blend_refined,
     box_from_points,
     compose_affine,
     crop_matrix,
     infer_crops,
     invert_affine,
     map_points,
+    patch_matrix,
     predict_landmarks,
     reduce_region,
     reduction_factor,
@@ -179,3 +181,28 @@ def test_predict_landmarks_checks_shapes(centroid_model: models.LandmarkModel) -
         predict_landmarks(centroid_model, np.zeros((10, 10), np.float32), [[0, 0, 5, 5]])
     with pytest.raises(ShapeError):
         predict_landmarks(centroid_model, np.zeros((10, 10, 3), np.float32), [[0, 0, 5]])
+
+
+def test_blend_gains_act_in_face_crop_axes() -> None:
+    first = np.array([[[10.0, 10.0], [20.0, 5.0]]])
+    refined = first + np.array([[[1.0, 2.0], [-1.0, 0.5]]])
+    ang = np.deg2rad(30.0)
+    rot = 3.0 * np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    mats = np.concatenate([rot, np.zeros((2, 1))], axis=1)[None]
+    np.testing.assert_allclose(blend_refined(first, refined, mats, None), refined)
+    ident = [((1.0, 0.0), (0.0, 1.0))] * 2
+    np.testing.assert_allclose(blend_refined(first, refined, mats, ident), refined, atol=AFFINE_TOL)
+    zero = [((0.0, 0.0), (0.0, 0.0))] * 2
+    np.testing.assert_allclose(blend_refined(first, refined, mats, zero), first, atol=AFFINE_TOL)
+    # Keep only the crop-x component: the result moves along the rotated crop x axis.
+    only_x = [((1.0, 0.0), (0.0, 0.0))] * 2
+    d = blend_refined(first, refined, mats, only_x) - first
+    axis = rot[:, 0] / np.linalg.norm(rot[:, 0])
+    np.testing.assert_allclose(d[0, :, 0] * axis[1] - d[0, :, 1] * axis[0], 0.0, atol=1e-9)
+
+
+def test_patch_matrix_is_centred_and_scaled_like_the_face_crop() -> None:
+    m = crop_matrix((100.0, 100.0, 200.0, 200.0), SIZE, SCALE)
+    pm = patch_matrix(m, np.array([150.0, 160.0]), SIZE, 16, 0.25)
+    np.testing.assert_allclose(map_points([8.0, 8.0], pm), [150.0, 160.0], atol=AFFINE_TOL)
+    np.testing.assert_allclose(pm[:, :2], m[:, :2] * (SIZE * 0.25 / 16), atol=AFFINE_TOL)

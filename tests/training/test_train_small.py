@@ -16,6 +16,7 @@ from seamroto.errors import CancelledError, ModelChecksumError, ModelError, Mode
 from seamroto.landmarks import crop_matrix, infer_crops, predict_landmarks, warp_crop
 from training.augment import AugmentConfig
 from training.dataset import CropSampler, landmark_order, load_records
+from training.evaluate import torch_predict
 from training.net import NetConfig, build_net
 from training.refine import RefineConfig
 from training.train import (
@@ -23,7 +24,6 @@ from training.train import (
     TrainConfig,
     landmark_loss,
     refiner_net_config,
-    torch_predict,
     train_character,
     train_loop,
 )
