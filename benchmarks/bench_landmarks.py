@@ -20,8 +20,9 @@ import shlex
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,12 +32,21 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from seamroto import colour, models  # noqa: E402
-from seamroto.landmarks import box_from_points, infer_crops, make_crops, predict_landmarks  # noqa: E402
+from seamroto.landmarks import (  # noqa: E402
+    blend_refined,
+    box_from_points,
+    infer_crops,
+    make_crops,
+    patch_matrices,
+    predict_landmarks,
+    warp_crop,
+)
 from seamroto.progress import ConsoleProgress  # noqa: E402
+from training.checkpoint import load_module_arrays  # noqa: E402
 from training.dataset import StreamedShot, synth_shot  # noqa: E402
 from training.evaluate import torch_predict  # noqa: E402
-from training.net import NetConfig, build_net  # noqa: E402
-from training.train import TrainConfig, train_character  # noqa: E402
+from training.net import LandmarkNet, NetConfig, build_net  # noqa: E402
+from training.train import REFINER_PREFIX, TrainConfig, train_character  # noqa: E402
 
 logger = logging.getLogger("bench_landmarks")
 
@@ -65,10 +75,10 @@ def load_cached(cache: Path, character: str, seed: int, size: Tuple[int, int]) -
         d.mkdir(parents=True, exist_ok=True)
         shot = synth_shot(character, seed, width=size[0], height=size[1])
         gt = {t.name: {str(f): [s.x, s.y] for f, s in t.samples.items()} for t in shot.tracks}
-        hidden = {k: sorted(v) for k, v in shot.hidden.items()}
+        hidden_json = {k: sorted(v) for k, v in shot.hidden.items()}
         shapes = {s.name: {"closed": s.closed, "keys": {str(f): s.points_array(f).tolist() for f in s.keys}}
                   for s in shot.shapes}
-        (d / "gt.json").write_text(json.dumps({"tracks": gt, "hidden": hidden, "shapes": shapes}))
+        (d / "gt.json").write_text(json.dumps({"tracks": gt, "hidden": hidden_json, "shapes": shapes}))
         for f, img in shot.iter_images():
             np.save(d / f"{f}.npy", img.astype(np.float16))
         (d / "done").write_text("1")
@@ -86,7 +96,7 @@ def load_cached(cache: Path, character: str, seed: int, size: Tuple[int, int]) -
         for f in frames:
             yield f, np.load(d / f"{f}.npy").astype(np.float32)
 
-    hidden = {k: frozenset(v) for k, v in data["hidden"].items()}
+    hidden: Dict[str, frozenset] = {k: frozenset(v) for k, v in data["hidden"].items()}
     return StreamedShot(f"synth:{character}:{seed}:{size[0]}x{size[1]}", tracks, frames, stream,
                         colour.LINEAR_SPACE, hidden, shape_list)
 
@@ -121,12 +131,37 @@ def rate(fn: Callable[[], Any], items: int) -> float:
     return items / best
 
 
-def torch_net_for(model_dir: Path) -> torch.nn.Module:
+def torch_nets_for(model_dir: Path) -> Tuple[LandmarkNet, Optional[LandmarkNet]]:
+    """The eager torch networks of a model folder (face network, refiner or None)."""
     card = models.read_card(model_dir)
     net = build_net(NetConfig.from_json(card.architecture))
+    ref = None if card.refiner is None else build_net(NetConfig.from_json(card.refiner.architecture))
     with np.load(model_dir / "weights.npz", allow_pickle=False) as z:
-        net.load_state_dict({k[len("model/"):]: torch.from_numpy(z[k]) for k in z.files})
-    return net.eval()
+        arrays = {k: z[k] for k in z.files}
+    load_module_arrays(net, arrays, prefix="model/")
+    if ref is not None:
+        load_module_arrays(ref, arrays, prefix=REFINER_PREFIX)
+        ref.eval()
+    return net.eval(), ref
+
+
+def torch_pipeline(
+    net: LandmarkNet, ref: Optional[LandmarkNet], card: models.ModelCard, img: np.ndarray, box: np.ndarray,
+    to_model: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Both stages in eager torch, cropping exactly as ``predict_landmarks`` does."""
+    crops, mats = make_crops(img, box, card.input_size, card.crop.scale, to_model)
+    pts = np.stack([p @ m[:, :2].T + m[:, 2] for p, m in zip(torch_predict(net, crops), mats)])
+    if ref is None or card.refiner is None:
+        return pts
+    info = card.refiner
+    pm = patch_matrices(mats, pts, card.input_size, info.patch_size, info.patch_fraction)
+    patches = to_model(np.stack([warp_crop(img, m, info.patch_size) for m in pm]))
+    out = torch_predict(ref, patches, batch=256)
+    k = np.arange(len(pm))
+    sel = out[k, k % pts.shape[1]].astype(np.float64)
+    refined = (np.einsum("kij,kj->ki", pm[:, :, :2], sel) + pm[:, :, 2]).reshape(pts.shape)
+    return blend_refined(pts, refined, mats, info.blend)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["model"] = str(model_dir)
     result["model_bytes"] = sum(p.stat().st_size for p in model_dir.iterdir())
     loaded = {p: models.load_model(model_dir, p) for p in card.precisions}
-    net = torch_net_for(model_dir)
+    net, ref = torch_nets_for(model_dir)
 
     def to_model(crop: np.ndarray) -> np.ndarray:
         return colour.to_model_space(crop, colour.LINEAR_SPACE)
@@ -192,8 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             box = box_from_points(g)[None]
             crops, mats = make_crops(img, box, card.input_size, card.crop.scale, to_model)
             crops_all.append(crops)
-            tp = torch_predict(net, crops)
-            errs["torch"].append(np.linalg.norm(tp[0] @ mats[0, :, :2].T + mats[0, :, 2] - g, axis=-1))
+            errs["torch"].append(np.linalg.norm(torch_pipeline(net, ref, card, img, box, to_model)[0] - g, axis=-1))
+            for p, m in loaded.items():
+                pts, _ = predict_landmarks(m, img, box, convert=to_model, use_refiner=False)
+                errs.setdefault(f"{p}_face_stage_only", []).append(np.linalg.norm(pts[0] - g, axis=-1))
             for p, m in loaded.items():
                 pts, _ = predict_landmarks(m, img, box, convert=to_model)
                 errs[p].append(np.linalg.norm(pts[0] - g, axis=-1))
@@ -209,12 +246,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     n = len(crops)
     speed: Dict[str, Dict[str, float]] = {}
     for bs in (1, 8):
-        speed.setdefault("torch", {})[f"b{bs}"] = rate(lambda b=bs: torch_predict(net, crops, batch=b), n)
+        speed.setdefault("torch", {})[f"b{bs}"] = rate(partial(torch_predict, net, crops, bs), n)
         for p, m in loaded.items():
-            speed.setdefault(p, {})[f"b{bs}"] = rate(lambda b=bs, mm=m: infer_crops(mm, crops, batch_size=b), n)
+            speed.setdefault(p, {})[f"b{bs}"] = rate(partial(infer_crops, m, crops, bs), n)
+    if ref is not None and card.refiner is not None:
+        ps = card.refiner.patch_size
+        nl = len(card.landmarks)
+        reps = (nl * 8) // len(crops) + 1
+        patches = np.ascontiguousarray(np.stack([c[:ps, :ps] for c in crops] * reps)[: nl * 8])
+        npatch = len(patches)
+        speed["torch_refiner"] = {"b34": rate(partial(torch_predict, ref, patches, nl), npatch)}
+        for p, m in loaded.items():
+            speed[f"{p}_refiner"] = {"b34": rate(partial(infer_crops, m.refiner, patches, nl), npatch)}
     result["speed_crops_per_s"] = speed
     result["ratios"] = {f"{p}_vs_torch_b{bs}": speed[p][f"b{bs}"] / speed["torch"][f"b{bs}"]
                         for p in loaded for bs in (1, 8)}
+    if "torch_refiner" in speed:
+        result["ratios"].update({f"{p}_refiner_vs_torch": speed[f"{p}_refiner"]["b34"] / speed["torch_refiner"]["b34"]
+                                 for p in loaded})
     # End to end on a 2K frame: crop + colour + inference, one face per call.
     shot = test[0]
     frame, img = next(iter(shot.iter_images()))
@@ -222,10 +271,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     calls = 64
     boxes8 = np.repeat(box, 8, axis=0)
     e2e: Dict[str, float] = {}
+
+    def repeat(m: models.LandmarkModel, boxes: np.ndarray, times: int, use_refiner: bool = True) -> None:
+        for _ in range(times):
+            predict_landmarks(m, img, boxes, convert=to_model, use_refiner=use_refiner)
+
     for p, m in loaded.items():
-        e2e[p] = rate(lambda mm=m: [predict_landmarks(mm, img, box, convert=to_model) for _ in range(calls)], calls)
-        e2e[f"{p}_8_faces_per_frame"] = rate(
-            lambda mm=m: [predict_landmarks(mm, img, boxes8, convert=to_model) for _ in range(calls // 8)], calls)
+        e2e[p] = rate(partial(repeat, m, box, calls), calls)
+        e2e[f"{p}_face_stage_only"] = rate(partial(repeat, m, box, calls, False), calls)
+        e2e[f"{p}_8_faces_per_frame"] = rate(partial(repeat, m, boxes8, calls // 8), calls)
     result["end_to_end_faces_per_s"] = e2e
 
     lines = [f"model {model_dir} ({result['model_bytes'] / 1e6:.1f} MB), {args.threads} threads"]
@@ -233,12 +287,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         tr = result["train"]
         lines.append(f"training: {tr['steps']} steps, {tr['wall_s']:.0f} s wall, {tr['cpu_s']:.0f} s CPU")
     lines.append(f"{'':14}{'b1 crops/s':>12}{'b8 crops/s':>12}{'mean px':>10}{'p95 px':>9}")
-    for k in speed:
+    for k in ("torch", *loaded):
         a = acc[k]
         lines.append(f"{k:14}{speed[k]['b1']:12.0f}{speed[k]['b8']:12.0f}{a['mean_px']:10.3f}{a['p95_px']:9.3f}")
     for k in acc:
-        if k.endswith("_refine"):
-            lines.append(f"{k:14}{'':24}{acc[k]['mean_px']:10.3f}{acc[k]['p95_px']:9.3f}")
+        if k not in speed:
+            lines.append(f"{k:24}{'':14}{acc[k]['mean_px']:10.3f}{acc[k]['p95_px']:9.3f}")
+    for k in speed:
+        if k.endswith("refiner"):
+            lines.append(f"{k} patches/s (34 per batch): {speed[k]['b34']:.0f}")
     lines.append("ratios: " + ", ".join(f"{k} {v:.1f}x" for k, v in result["ratios"].items()))
     lines.append("end to end: " + ", ".join(f"{k} {v:.0f}/s" for k, v in result["end_to_end_faces_per_s"].items()))
     for line in lines:

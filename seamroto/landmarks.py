@@ -20,6 +20,8 @@ from seamroto.errors import ShapeError
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 8
+# Refiner patches per request: a face's patches go in one request (2K frames, ~34 landmarks).
+REFINER_BATCH_SIZE = 64
 INFER_JOBS = 2
 # Refinement re-crops on the first pass's landmarks; off by default (benchmark decides).
 REFINE_PASSES = 0
@@ -107,7 +109,8 @@ def reduce_region(
     to_img = np.array([[factor, 0.0, x0], [0.0, factor, y0]], dtype=np.float64)
     if nx == 0 or ny == 0:
         return np.zeros((0, 0, img.shape[2]), np.float32), to_img
-    roi: np.ndarray = np.ascontiguousarray(img[y0 : y0 + ny * factor, x0 : x0 + nx * factor], dtype=np.float32)
+    # A row-strided view is fine for cv2 (no copy of a 2K frame's face region).
+    roi: np.ndarray = np.asarray(img[y0 : y0 + ny * factor, x0 : x0 + nx * factor], dtype=np.float32)
     if factor > 1:
         roi = cv2.resize(roi, (nx, ny), interpolation=cv2.INTER_AREA)
         if roi.ndim == 2:
@@ -146,6 +149,38 @@ def warp_from_region(
         borderValue=0,
     )
     return out if out.ndim == 3 else out[:, :, None]
+
+
+def warp_patches(image: np.ndarray, mats: np.ndarray, size: int) -> np.ndarray:
+    """Many same-scale crops (one face's refinement patches) from one reduced region.
+
+    Equal to ``warp_crop`` per patch (the reduction grid is anchored at the frame origin, so
+    one region serves all), but reduces the frame once instead of once per patch.
+
+    Shape: mats (K, 2, 3) -> (K, size, size, C) float32.
+    """
+    if len(mats) == 0:
+        return np.zeros((0, size, size, 3), np.float32)
+    mats = np.asarray(mats, dtype=np.float64)
+    factor = reduction_factor(mats[0])
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], float)
+    pts = np.einsum("kij,cj->kci", mats[:, :, :2], corners) + mats[:, None, :, 2]
+    pad = 2.0 * factor
+    union = np.concatenate([pts.min(axis=(0, 1)) - pad, pts.max(axis=(0, 1)) + pad])
+    region, region_to_img = reduce_region(image, union, factor)
+    c = region.shape[2] if region.ndim == 3 else 1
+    if region.size == 0:
+        return np.zeros((len(mats), size, size, c), np.float32)
+    # crop -> region px (corner origin), then cv2's centre-indexed form, for all patches at once
+    lin = mats[:, :, :2] / factor
+    shift = (mats[:, :, 2] - region_to_img[:, 2]) / factor
+    cv = np.concatenate([lin, (lin @ np.array([0.5, 0.5]) + shift - 0.5)[:, :, None]], axis=2)
+    out = np.empty((len(mats), size, size, c), np.float32)
+    for k in range(len(mats)):
+        w = cv2.warpAffine(region, cv[k], (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        out[k] = w if w.ndim == 3 else w[:, :, None]
+    return out
 
 
 def warp_crop(image: np.ndarray, crop_to_img: np.ndarray, size: int) -> np.ndarray:
@@ -262,11 +297,11 @@ def patch_matrices(
 ) -> np.ndarray:
     """Refinement patch affines for every face and landmark, (N * L, 2, 3), face-major."""
     n, nl = points.shape[:2]
-    out = np.zeros((n * nl, 2, 3))
-    for i in range(n):
-        for j in range(nl):
-            out[i * nl + j] = patch_matrix(mats[i], points[i, j], crop_size, patch_size, patch_fraction)
-    return out
+    lin = np.asarray(mats, dtype=np.float64)[:, :2, :2] * (crop_size * patch_fraction / patch_size)  # (N, 2, 2)
+    centre = np.array([0.5 * patch_size, 0.5 * patch_size])
+    shift = np.asarray(points, dtype=np.float64) - (lin @ centre)[:, None, :]  # (N, L, 2)
+    out = np.concatenate([np.repeat(lin[:, None], nl, axis=1), shift[..., None]], axis=3)
+    return out.reshape(n * nl, 2, 3)
 
 
 def points_from_patches(
@@ -277,7 +312,7 @@ def points_from_patches(
     Returns:
         points (N, L, 2) float64 _img px, conf (N, L) float32.
     """
-    pp, pc = infer_crops(refiner, patches, batch_size)
+    pp, pc = infer_crops(refiner, patches, max(batch_size, num_landmarks))
     k = np.arange(len(patches))
     own = k % num_landmarks
     sel = pp[k, own].astype(np.float64)
@@ -311,7 +346,7 @@ def refine_points(
     mats: np.ndarray,
     points: np.ndarray,
     convert: Optional[ColourConvert] = None,
-    batch_size: int = 4 * BATCH_SIZE,
+    batch_size: int = REFINER_BATCH_SIZE,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Second stage: re-locate every landmark in its own finer-scale patch.
 
@@ -328,10 +363,12 @@ def refine_points(
     """
     info = model.card.refiner
     p = info.patch_size
+    nl = points.shape[1]
     pm = patch_matrices(mats, points, model.input_size, p, info.patch_fraction)
     patches = np.zeros((len(pm), p, p, 3), np.float32)
-    for k, m in enumerate(pm):
-        patches[k] = warp_crop(image, m, p)
+    for i in range(len(points)):
+        face = pm[i * nl : (i + 1) * nl]
+        patches[i * nl : (i + 1) * nl] = warp_patches(image, face, p)
     if convert is not None:
         patches = convert(patches)  # one call for all patches: per-call overhead dominates
     refined, conf = points_from_patches(model.refiner, patches, pm, points.shape[1], batch_size)

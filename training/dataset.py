@@ -72,11 +72,23 @@ ImageReader = Callable[[str, int], np.ndarray]
 
 
 class AnnotatedFrames(Protocol):
-    """One annotated shot whose frames can be decoded: what ``load_records`` needs."""
+    """One annotated shot whose frames can be decoded: what ``load_records`` needs.
 
-    source: str
-    tracks: Tuple[LandmarkTrack, ...]
-    colourspace: str
+    Optional extras a shot may have: ``hidden`` (landmark -> frames where it is covered),
+    ``shapes`` (roto shapes; the face outline guides background swaps), ``iter_images()``.
+    """
+
+    @property
+    def source(self) -> str:
+        """Where the ground truth came from (file, or synth id)."""
+
+    @property
+    def tracks(self) -> Tuple[LandmarkTrack, ...]:
+        """Landmark tracks."""
+
+    @property
+    def colourspace(self) -> str:
+        """Colour space of the decoded frames."""
 
     def frames(self) -> List[int]:
         """Frames that carry landmarks."""

@@ -47,7 +47,7 @@ class RefineConfig:
 
     patch_size: int = PATCH_SIZE
     patch_fraction: float = PATCH_FRACTION
-    steps: int = 1500
+    steps: int = 2400
     batch_size: int = 64
     offset_sigma_px: float = OFFSET_SIGMA_PX
     offset_wide_px: float = OFFSET_WIDE_PX

@@ -80,7 +80,7 @@ CHECKPOINT_SUFFIX = ".checkpoint"
 MAX_THREADS = 2
 LR_FLOOR = 0.02
 # Wall time of a refiner step relative to a face-network step (measured, 2 threads).
-REFINER_STEP_COST = 0.4
+REFINER_STEP_COST = 0.5
 DIR_MODE = 0o755
 FILE_MODE = 0o644
 
@@ -93,7 +93,7 @@ class TrainConfig:
     heatmap_stride: int = 4
     crop_scale: float = 1.4
     batch_size: int = 16
-    steps: int = 3000
+    steps: int = 1800
     lr: float = 3e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 100
@@ -290,7 +290,7 @@ ShotLike = Union[Annotation, AnnotatedFrames]
 def _as_frames(items: Sequence[ShotLike]) -> List[AnnotatedFrames]:
     out: List[AnnotatedFrames] = []
     for a in items:
-        out.append(annotation_shot(a) if isinstance(a, Annotation) else a)  # type: ignore[arg-type]
+        out.append(annotation_shot(a) if isinstance(a, Annotation) else a)
     return out
 
 

@@ -20,11 +20,13 @@ from seamroto.landmarks import (
     infer_crops,
     invert_affine,
     map_points,
+    patch_matrices,
     patch_matrix,
     predict_landmarks,
     reduce_region,
     reduction_factor,
     warp_crop,
+    warp_patches,
 )
 
 # Tolerances (px), in one place.
@@ -206,3 +208,15 @@ def test_patch_matrix_is_centred_and_scaled_like_the_face_crop() -> None:
     pm = patch_matrix(m, np.array([150.0, 160.0]), SIZE, 16, 0.25)
     np.testing.assert_allclose(map_points([8.0, 8.0], pm), [150.0, 160.0], atol=AFFINE_TOL)
     np.testing.assert_allclose(pm[:, :2], m[:, :2] * (SIZE * 0.25 / 16), atol=AFFINE_TOL)
+
+
+def test_warp_patches_equals_warp_crop_per_patch() -> None:
+    rng = np.random.default_rng(5)
+    img = rng.uniform(0, 1, (200, 300, 3)).astype(np.float32)
+    m = crop_matrix((100.0, 40.0, 110.0, 120.0), SIZE, SCALE)
+    pts = rng.uniform([110, 50], [200, 150], (6, 2))
+    pm = patch_matrices(m[None], pts[None], SIZE, 16, 0.2)
+    many = warp_patches(img, pm, 16)
+    for k, one in enumerate(pm):
+        np.testing.assert_allclose(many[k], warp_crop(img, one, 16), atol=0.05)
+    assert np.abs(many - np.stack([warp_crop(img, one, 16) for one in pm])).mean() < 1e-4
