@@ -1,6 +1,7 @@
 """End-to-end tracking figures (issues 3 and 4), measured side by side in one run.
 
     .venv/bin/python benchmarks/bench_track.py --model models/mara/v1 --shots DIR [DIR ...]
+    .venv/bin/python benchmarks/bench_track.py --model models/mara/v1 --speed DIR [--repeat 3]
 
 Each DIR is a ``seamroto synth`` shot (plates + gt.json) the model did NOT train on. Per shot it
 runs the whole tracker in memory and, in the same run, decodes every frame alone, then prints:
@@ -8,6 +9,11 @@ landmark error (mean, p95, excess jitter: RMS of the second temporal difference 
 review flags (recall of frames with any landmark error > 3 px, share of flagged frames that are
 fine), shape IoU and control-point jitter from tracked landmarks, seam-band coverage of the true
 seam pixels and its area ratio, and track time / decode-only time.
+
+``--speed DIR`` times what an artist runs, ``seamroto track`` end to end (model load, tracking,
+writing tracks.nk, shapes.nk, seamroto.nk and result.json), against decoding the same frames
+alone, alternating the two ``--repeat`` times and keeping each one's fastest run, so a busy
+machine slows both alike.
 """
 
 from __future__ import annotations
@@ -41,6 +47,32 @@ def decode_only(pattern: str) -> float:
     for _frame, _img in seq.iter_frames(prefetch=1):
         pass
     return time.perf_counter() - t0
+
+
+def speed(model: Path, shot_dir: Path, repeat: int) -> dict:
+    """Fastest decode-only and fastest ``seamroto track`` wall time of ``repeat`` alternating runs."""
+    import tempfile
+
+    from seamroto.pipeline import track_command
+
+    pattern = _plates(shot_dir)
+    decode, track = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(repeat):
+            decode.append(decode_only(pattern))
+            t0 = time.perf_counter()
+            track_command(pattern, model, Path(tmp) / f"run{k}", TrackOptions())
+            track.append(time.perf_counter() - t0)
+    seq = PlateSequence.open(pattern)
+    return {
+        "shot": shot_dir.name,
+        "frames": len(seq.frames),
+        "size": [seq.width, seq.height],
+        "decode_s": min(decode),
+        "track_s": min(track),
+        "track_over_decode": min(track) / min(decode),
+        "runs": {"decode_s": decode, "track_s": track},
+    }
 
 
 def _seam_band_cover(result, truth, frame: int, w: int, h: int) -> tuple:
@@ -115,9 +147,23 @@ def bench_shot(model: Path, shot_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--shots", type=Path, nargs="+", required=True)
+    parser.add_argument("--shots", type=Path, nargs="+", default=[], help="held-out shots to score")
+    parser.add_argument("--speed", type=Path, help="a shot to time `seamroto track` on against decode-only")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs for --speed (fastest kept)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    if not args.shots and not args.speed:
+        parser.error("give --shots, --speed or both")
+    if args.speed:
+        sp = speed(args.model, args.speed, args.repeat)
+        print(
+            f"{sp['shot']}: {sp['frames']} frames {sp['size'][0]}x{sp['size'][1]}: decode-only {sp['decode_s']:.2f} s, "
+            f"seamroto track {sp['track_s']:.2f} s, ratio {sp['track_over_decode']:.2f}x (fastest of {args.repeat})"
+        )
+        if args.json and not args.shots:
+            args.json.write_text(json.dumps({"speed": sp}, indent=1))
+        if not args.shots:
+            return
     rows = [bench_shot(args.model, d) for d in args.shots]
     keys = ["mean_px", "p95_px", "excess_jitter_px", "flag_recall", "flagged_fine_share", "shape_iou_mean",
             "shape_iou_min", "control_point_jitter_px", "seam_band_cover", "seam_band_area_ratio",

@@ -201,6 +201,8 @@ def _cmd_farm_job(args: argparse.Namespace) -> int:
     )
     print(f"job bundle: {job.job_dir}")
     print(f"  steps:    {', '.join(job.steps)}")
+    for character, model_dir in job.models:
+        print(f"  model:    {character} -> {model_dir}")
     print(f"  check:    openjd check {job.template}")
     print(f"  run here: openjd run {job.template}")
     print(f"  submit:   deadline bundle submit {job.job_dir}")

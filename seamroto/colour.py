@@ -14,6 +14,7 @@ import logging
 import os
 from typing import Dict, Union
 
+import cv2
 import numpy as np
 import PyOpenColorIO as ocio
 
@@ -143,9 +144,54 @@ def to_model_space(
     """
     out = convert(img, src_colourspace, MODEL_SPACE, config=config)
     if clip:
-        np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
-        np.clip(out, 0.0, 1.0, out=out)
+        # fmax/fmin return the number when the other operand is NaN: NaN -> 0, inf -> 1, -inf -> 0,
+        # at a third of nan_to_num + clip's cost.
+        np.fmax(out, 0.0, out=out)
+        np.fmin(out, 1.0, out=out)
     return out
+
+
+#: Entries of the linear-luma -> model-space grey table: steps of 1.5e-5, finer than one 8-bit
+#: sRGB code value even in the shadows (0.0003 linear).
+GRAY_TABLE_SIZE = 65536
+REC709_LUMA = (0.2126, 0.7152, 0.0722)
+
+
+@functools.lru_cache(maxsize=PROCESSOR_CACHE_SIZE)
+def _gray_table(src_colourspace: str, config: str) -> np.ndarray:
+    ramp = np.repeat(np.linspace(0.0, 1.0, GRAY_TABLE_SIZE, dtype=np.float32)[:, None], 3, axis=1)
+    encoded = to_model_space(ramp, src_colourspace, config=config) @ np.asarray(REC709_LUMA, np.float32)
+    return np.clip(encoded * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def model_gray_u8(img: np.ndarray, src_colourspace: str, *, config: str = DEFAULT_CONFIG) -> np.ndarray:
+    """8-bit grey in the model space, for optical flow, at a fraction of ``to_model_space``'s cost.
+
+    Luma is taken first and encoded through a 1D table, which is exact for neutral pixels and
+    a close monotonic grey for coloured ones: all that LK needs, since it compares a region with
+    itself on the next frame.
+
+    Args:
+        img: Shape: (H, W, 3) float, in ``src_colourspace``.
+        src_colourspace: The plate's colour space.
+        config: OCIO config URI or path.
+
+    Returns:
+        Shape: (H, W) uint8.
+    """
+    arr = np.asarray(img)
+    if arr.ndim != 3 or arr.shape[2] < 3 or arr.dtype.kind != "f":
+        raise ShapeError("img", (arr.shape, str(arr.dtype)), "(H, W, 3) float")
+    rgb = arr[..., :3] if arr.dtype == np.float32 else arr[..., :3].astype(np.float32)
+    if resolve_colourspace(src_colourspace, config=config) == resolve_colourspace(MODEL_SPACE, config=config):
+        luma = cv2.transform(rgb, np.asarray([REC709_LUMA], np.float32))
+        return np.clip(luma * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    table = _gray_table(src_colourspace, config)
+    top = GRAY_TABLE_SIZE - 1
+    luma = cv2.transform(rgb, np.asarray([[*REC709_LUMA, 0.5 / top]], np.float32) * top)
+    np.fmax(luma, 0.0, out=luma)  # NaN -> 0 too
+    np.fmin(luma, top, out=luma)
+    return np.take(table, luma.astype(np.uint16))
 
 
 def from_model_space(img: np.ndarray, dst_colourspace: str, *, config: str = DEFAULT_CONFIG) -> np.ndarray:

@@ -644,6 +644,64 @@ def _viterbi(
     return [p if p < len(cands[t]) else -1 for t, p in enumerate(path)]
 
 
+class FaceSearch:
+    """Face search fed one frame at a time, so it can run while the next plate decodes.
+
+    ``add`` scores a frame and returns a provisional box (the best strong candidate), good
+    enough to seed landmarks at once; ``finish`` runs the shot-wide Viterbi pass and gives the
+    final, smoothed boxes with their flags. Only candidates are kept, never images.
+    """
+
+    def __init__(
+        self, face_model: FaceModel, scale_range: Tuple[float, float] = (SCALE_MIN, SCALE_MAX)
+    ) -> None:
+        """Start a search for ``face_model``'s face over ``scale_range`` of its training size."""
+        self._model = face_model
+        self._scale_range = scale_range
+        self._steps = len(_scales(scale_range))
+        self._numbers: List[int] = []
+        self._cands: List[List[_Candidate]] = []
+        self._size: Optional[Tuple[int, int]] = None
+        self._current: Optional[int] = None
+        self._since_full = 0
+
+    def add(self, frame: int, image: np.ndarray) -> Optional[Box]:
+        """Score one frame (the next in shot order).
+
+        Args:
+            frame: frame number.
+            image: (H, W, 3) float32 in the model colour space, at face-search resolution.
+
+        Returns:
+            The best candidate's box in ``image`` px when it scores as a face, else None.
+
+        Raises:
+            ShapeError: for an image that is not (H, W, 3).
+        """
+        img = _check_image(image)
+        self._size = (img.shape[1], img.shape[0])
+        self._numbers.append(int(frame))
+        window: Sequence[int] = range(self._steps)
+        if self._current is not None and self._since_full < FULL_SEARCH_EVERY:
+            window = range(self._current - TRACK_SCALE_STEPS, self._current + TRACK_SCALE_STEPS + 1)
+            self._since_full += 1
+        else:
+            self._since_full = 0
+        found = _candidates(img, self._model, self._scale_range, scale_indices=window)
+        self._cands.append(found)
+        strong = bool(found) and found[0].score >= self._model.score_lost
+        self._current = found[0].scale_index if strong else None
+        return (found[0].x, found[0].y, found[0].w, found[0].h) if strong else None
+
+    def finish(self) -> Dict[int, FaceBox]:
+        """Frame -> FaceBox for every frame added; flagged frames carry a status and reason."""
+        if not self._numbers or self._size is None:
+            return {}
+        path = _viterbi(self._cands, self._model.score_lost)
+        picked = [self._cands[t][p] if p >= 0 else None for t, p in enumerate(path)]
+        return _finish(self._numbers, picked, self._cands, self._model, self._size)
+
+
 def locate_faces(
     frames: Iterable[Tuple[int, np.ndarray]],
     face_model: FaceModel,
@@ -668,37 +726,18 @@ def locate_faces(
         ShapeError: for an image that is not (H, W, 3).
     """
     total = len(frames) if isinstance(frames, Sized) else 0
-    numbers: List[int] = []
-    cands: List[List[_Candidate]] = []
-    size: Optional[Tuple[int, int]] = None
-    steps = len(_scales(scale_range))
-    current: Optional[int] = None
-    since_full = 0
+    search = FaceSearch(face_model, scale_range)
+    done = 0
     for i, (frame, image) in enumerate(frames):
         if progress is not None:
             if progress.cancelled:
                 raise CancelledError("face search cancelled", frame=int(frame))
             progress.update(i, max(total, i + 1), f"face search, frame {frame}")
-        img = _check_image(image)
-        size = (img.shape[1], img.shape[0])
-        numbers.append(int(frame))
-        window: Sequence[int] = range(steps)
-        if current is not None and since_full < FULL_SEARCH_EVERY:
-            window = range(current - TRACK_SCALE_STEPS, current + TRACK_SCALE_STEPS + 1)
-            since_full += 1
-        else:
-            since_full = 0
-        found = _candidates(img, face_model, scale_range, scale_indices=window)
-        cands.append(found)
-        strong = bool(found) and found[0].score >= face_model.score_lost
-        current = found[0].scale_index if strong else None
-    if progress is not None and numbers:
-        progress.update(len(numbers), len(numbers), "face search done")
-    if not numbers or size is None:
-        return {}
-    path = _viterbi(cands, face_model.score_lost)
-    picked = [cands[t][p] if p >= 0 else None for t, p in enumerate(path)]
-    return _finish(numbers, picked, cands, face_model, size)
+        search.add(frame, image)
+        done = i + 1
+    if progress is not None and done:
+        progress.update(done, done, "face search done")
+    return search.finish()
 
 
 def _finish(

@@ -29,7 +29,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from seamroto.errors import ManifestError, SeamRotoError
 from seamroto.fileio import atomic_write_text, next_free_dir, staged_dir
@@ -53,13 +53,19 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 @dataclass(frozen=True)
 class FarmJob:
-    """A written job bundle and the names of its steps."""
+    """A written job bundle, the names of its steps and the model folder of each character.
+
+    ``models`` is what the manifest's character names resolved to at submit time (the frozen
+    manifest holds these folders): a name can match a model on another search path than the
+    submitter meant, for instance the bundled demo character, so the CLI prints them.
+    """
 
     job_dir: Path
     template: Path
     manifest: Path
     asset_references: Path
     steps: tuple
+    models: Tuple[Tuple[str, Path], ...] = ()
 
 
 def _step_name(prefix: str, character: str, part: int = 0) -> str:
@@ -285,5 +291,8 @@ def farm_job_command(
         atomic_write_text(tmp / TEMPLATE_NAME, yaml.safe_dump(template, sort_keys=False, width=1000))
         atomic_write_text(tmp / ASSET_REFERENCES_NAME, yaml.safe_dump(refs, sort_keys=False, width=1000))
     steps = tuple(s["name"] for s in template["steps"])
+    models = tuple(dict.fromkeys((s.character, s.model_dir) for s in manifest.shots))
     logger.info("farm job %s: %s", target, ", ".join(steps))
-    return FarmJob(target, target / TEMPLATE_NAME, frozen, target / ASSET_REFERENCES_NAME, steps)
+    for character, model_dir in models:
+        logger.info("farm job: %s tracks with %s", character, model_dir)
+    return FarmJob(target, target / TEMPLATE_NAME, frozen, target / ASSET_REFERENCES_NAME, steps, models)

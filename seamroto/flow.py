@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -224,9 +224,12 @@ def track_points(
     valid = np.isfinite(pts).all(axis=1)
     if not valid.any():
         return PointTrack(out, rel, fb)
+    x0, y0, x1, y1 = _search_region(pts[valid], g0.shape, params)
+    g0, g1 = g0[y0:y1, x0:x1], g1[y0:y1, x0:x1]
+    origin = np.array([x0, y0], dtype=np.float64)
     if params.normalise:
-        g0, g1 = _normalise_pair(g0, g1, pts)
-    start = pts[valid] - PIXEL_CENTRE
+        g0, g1 = _normalise_pair(g0, g1, pts - origin)
+    start = pts[valid] - origin - PIXEL_CENTRE
     fwd, ok_f = _lk(g0, g1, start, params)
     back, ok_b = _lk(g1, g0, fwd, params)
     err = np.linalg.norm(back - start, axis=1)
@@ -234,9 +237,28 @@ def track_points(
     idx = np.flatnonzero(valid)
     fb[idx] = np.where(ok_f & ok_b, err, np.inf)
     good = idx[ok]
-    out[good] = fwd[ok] + PIXEL_CENTRE
+    out[good] = fwd[ok] + origin + PIXEL_CENTRE
     rel[good] = np.clip(1.0 - (err[ok] / params.fb_max_error_px) ** 2, 0.0, 1.0)
     return PointTrack(out, rel, fb)
+
+
+def _search_region(
+    points: np.ndarray, shape: Tuple[int, ...], params: LKParams
+) -> Tuple[int, int, int, int]:
+    """The part of a frame LK can reach from ``points``: (x0, y0, x1, y1), corner-origin px.
+
+    Why: a 2K frame is mostly background; LK's pyramid, the gain normalisation and the search
+    only need the points' bounding box grown by the deepest level's reach. The origin is
+    aligned to the pyramid's step so every level samples the same pixels as the full frame.
+    """
+    h, w = shape[:2]
+    step = 2 ** params.max_level
+    reach = max(NORMALISE_MARGIN_PX, params.window_px * step) + params.window_px
+    lo = np.floor(points.min(axis=0) - reach)
+    hi = np.ceil(points.max(axis=0) + reach)
+    x0 = max(0, int(lo[0]) // step * step)
+    y0 = max(0, int(lo[1]) // step * step)
+    return x0, y0, min(w, int(hi[0])), min(h, int(hi[1]))
 
 
 def aperture_matrices(
@@ -256,24 +278,27 @@ def aperture_matrices(
     Returns:
         Shape: (N, 2, 2) float64, largest eigenvalue 1 (0 for a flat or NaN window).
     """
-    g = np.asarray(gray, dtype=np.float32)
+    g = gray if gray.dtype in (np.uint8, np.float32) else np.asarray(gray, dtype=np.float32)
     pts = _check_points(points)
     out = np.zeros((len(pts), 2, 2))
+    idx = np.flatnonzero(np.isfinite(pts).all(axis=1))
+    if len(idx) == 0:
+        return out
     size = (window_px + 2, window_px + 2)
-    for i, p in enumerate(pts):
-        if not np.isfinite(p).all():
-            continue
-        centre = (float(p[0] - PIXEL_CENTRE), float(p[1] - PIXEL_CENTRE))
-        patch = cv2.getRectSubPix(g, size, centre)
-        gx = 0.5 * (patch[1:-1, 2:] - patch[1:-1, :-2])
-        gy = 0.5 * (patch[2:, 1:-1] - patch[:-2, 1:-1])
-        t = np.array(
-            [[float((gx * gx).sum()), float((gx * gy).sum())],
-             [float((gx * gy).sum()), float((gy * gy).sum())]]
-        )
-        top = float(np.linalg.eigvalsh(t)[-1])
-        if top > APERTURE_MIN_ENERGY * gx.size:
-            out[i] = t / top
+    patches = np.stack(
+        [
+            cv2.getRectSubPix(g, size, (float(p[0] - PIXEL_CENTRE), float(p[1] - PIXEL_CENTRE)), patchType=cv2.CV_32F)
+            for p in pts[idx]
+        ]
+    ).astype(np.float64)
+    gx = 0.5 * (patches[:, 1:-1, 2:] - patches[:, 1:-1, :-2])
+    gy = 0.5 * (patches[:, 2:, 1:-1] - patches[:, :-2, 1:-1])
+    xx, xy, yy = (gx * gx).sum(axis=(1, 2)), (gx * gy).sum(axis=(1, 2)), (gy * gy).sum(axis=(1, 2))
+    # largest eigenvalue of [[xx, xy], [xy, yy]] in closed form
+    top = 0.5 * (xx + yy) + np.sqrt(0.25 * (xx - yy) ** 2 + xy * xy)
+    strong = top > APERTURE_MIN_ENERGY * window_px * window_px
+    t = np.stack([np.stack([xx, xy], axis=-1), np.stack([xy, yy], axis=-1)], axis=-2)
+    out[idx[strong]] = t[strong] / top[strong, None, None]
     return out
 
 
@@ -308,27 +333,61 @@ def landmark_flow(
         raise ShapeError("points", pts.shape, f"({len(images)}, L, 2)")
     f_count, l_count = pts.shape[:2]
     keep = np.ones(l_count, dtype=bool) if skip is None else ~np.asarray(skip, dtype=bool)
-    fwd = np.full((f_count, l_count, 2), np.nan)
-    bwd = np.full((f_count, l_count, 2), np.nan)
-    fwd_rel = np.zeros((f_count, l_count))
-    bwd_rel = np.zeros((f_count, l_count))
-    fwd_ap = np.zeros((f_count, l_count, 2, 2))
-    bwd_ap = np.zeros((f_count, l_count, 2, 2))
+    fwd, bwd = FlowBuilder(f_count, l_count), FlowBuilder(f_count, l_count)
     grays = [to_gray_u8(im) for im in images]
     for i in range(f_count - 1):
         a = np.where(keep[:, None], pts[i], np.nan)
         b = np.where(keep[:, None], pts[i + 1], np.nan)
-        tf = track_points(grays[i], grays[i + 1], a, params)
-        tb = track_points(grays[i + 1], grays[i], b, params)
-        fwd[i] = tf.points - a
-        fwd_rel[i] = tf.reliability
-        fwd_ap[i] = aperture_matrices(grays[i], np.where((tf.reliability > 0)[:, None], a, np.nan), params.window_px)
-        bwd[i + 1] = tb.points - b
-        bwd_rel[i + 1] = tb.reliability
-        bwd_ap[i + 1] = aperture_matrices(
-            grays[i + 1], np.where((tb.reliability > 0)[:, None], b, np.nan), params.window_px
-        )
-    return PointFlow(fwd, fwd_rel, fwd_ap), PointFlow(bwd, bwd_rel, bwd_ap)
+        fwd.set(i, flow_step(grays[i], grays[i + 1], a, params))
+        bwd.set(i + 1, flow_step(grays[i + 1], grays[i], b, params))
+    return fwd.build(), bwd.build()
+
+
+class FlowStep(NamedTuple):
+    """LK motion of every landmark from one frame to a neighbour.
+
+    Attributes:
+        displacement: Shape: (L, 2) float64 px, NaN where untracked.
+        reliability: Shape: (L,) float64 in [0, 1].
+        aperture: Shape: (L, 2, 2) float64 (see ``PointFlow.aperture``).
+    """
+
+    displacement: np.ndarray
+    reliability: np.ndarray
+    aperture: np.ndarray
+
+
+def flow_step(src: np.ndarray, dst: np.ndarray, points: np.ndarray, params: LKParams = LKParams()) -> FlowStep:
+    """Track ``points`` (Shape: (L, 2), _img, NaN = skip) from ``src`` to ``dst`` (gray uint8).
+
+    One step of ``landmark_flow``, usable while a shot streams in: only two frames are needed.
+    """
+    pts = _check_points(points)
+    track = track_points(src, dst, pts, params)
+    ap = aperture_matrices(src, np.where((track.reliability > 0)[:, None], pts, np.nan), params.window_px)
+    return FlowStep(track.points - pts, track.reliability, ap)
+
+
+class FlowBuilder:
+    """Collects ``FlowStep`` rows of one direction into a ``PointFlow`` (unset rows: no flow)."""
+
+    def __init__(self, frames: int, landmarks: int) -> None:
+        """Room for ``frames`` rows of ``landmarks`` points."""
+        self._disp = np.full((frames, landmarks, 2), np.nan)
+        self._rel = np.zeros((frames, landmarks))
+        self._ap = np.zeros((frames, landmarks, 2, 2))
+
+    def set(self, row: int, step: FlowStep) -> None:
+        """Store the step measured from frame index ``row``."""
+        self._disp[row], self._rel[row], self._ap[row] = step
+
+    def clear(self, row: int) -> None:
+        """Forget row ``row`` (its frame's detections were dropped)."""
+        self._disp[row], self._rel[row], self._ap[row] = np.nan, 0.0, 0.0
+
+    def build(self) -> PointFlow:
+        """The collected flow."""
+        return PointFlow(self._disp.copy(), self._rel.copy(), self._ap.copy())
 
 
 def dense_flow(

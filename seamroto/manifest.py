@@ -250,6 +250,7 @@ class _Resolver:
         self.mapping = mapping
         self.model_paths = list(model_paths)
         self._found: Optional[List[Any]] = None
+        self._rank: Dict[Path, int] = {}
 
     def path(self, text: Any, what: str, line: Optional[int]) -> Path:
         if not isinstance(text, str) or not text.strip():
@@ -275,14 +276,21 @@ class _Resolver:
                 path=str(self.where),
                 line=line,
             )
-        return sorted(matches, key=lambda m: _natural_key(m.version))[-1].path
+        # newest version wins; on a tie (v1 vs v001) the earlier search path does, so a studio's
+        # own models beat the bundled demo character of the same name.
+        return max(matches, key=lambda m: (_natural_key(m.version), -self._rank[m.path])).path
 
     def _models(self) -> List[Any]:
         if self._found is None:
             from seamroto.config import model_search_paths
             from seamroto.models import find_models
 
-            self._found = find_models(model_search_paths([str(p) for p in self.model_paths]))
+            self._found, self._rank = [], {}
+            for rank, root in enumerate(model_search_paths([str(p) for p in self.model_paths])):
+                for entry in find_models([root]):
+                    if entry.path not in self._rank:
+                        self._rank[entry.path] = rank
+                        self._found.append(entry)
         return self._found
 
 

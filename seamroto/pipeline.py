@@ -14,21 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from seamroto import config
 from seamroto.character import CharacterInfo, read_character
 from seamroto.datamodel import LandmarkSample, LandmarkTrack, RotoShape, Shot
+from seamroto.detection import ShotDetections, detect_shot
 from seamroto.errors import CancelledError, SeamRotoError
 from seamroto.fileio import next_free_dir, staged_dir
 from seamroto.progress import NullProgress, Progress
 from seamroto.result import ModelRef, TrackResult, read_result, write_result
-from seamroto.rigtrain import FACE_SEARCH_DOWNSCALE
 
 logger = logging.getLogger(__name__)
 
-FLOW_MARGIN = 0.35  # region around the face box converted to grey for optical flow
 LAYOUT_STEP_Y = 120
 BACKDROP_COLOUR = 0x4B5B6BFF
 
@@ -82,119 +80,23 @@ def _check(progress: Progress, what: str, frame: Optional[int] = None) -> None:
         raise CancelledError(f"{what} cancelled", frame=frame)
 
 
-def _flow_gray(image_lin: np.ndarray, box: Tuple[float, float, float, float], convert: Callable) -> np.ndarray:
-    """A full-size grey uint8 frame holding only the region around the face (the rest black).
-
-    LK only looks near the landmarks, so converting just that region saves most of the colour
-    work of a 2K frame.
-    """
-    from seamroto.flow import to_gray_u8
-
-    h, w = image_lin.shape[:2]
-    out = np.zeros((h, w), np.uint8)
-    if not np.all(np.isfinite(box)):
-        return out
-    x, y, bw, bh = box
-    x0, y0 = int(max(0, x - FLOW_MARGIN * bw)), int(max(0, y - FLOW_MARGIN * bh))
-    x1, y1 = int(min(w, x + bw * (1 + FLOW_MARGIN))), int(min(h, y + bh * (1 + FLOW_MARGIN)))
-    if x1 > x0 and y1 > y0:
-        out[y0:y1, x0:x1] = to_gray_u8(convert(np.ascontiguousarray(image_lin[y0:y1, x0:x1], np.float32)))
-    return out
-
-
-@dataclass(frozen=True)
-class _Detections:
-    frames: Tuple[int, ...]
-    points: np.ndarray  # (F, L, 2)
-    conf: np.ndarray  # (F, L)
-    grays: List[np.ndarray]
-    face_flags: Dict[int, str]
-    face_absent: Tuple[int, ...]
-    face_boxes: Dict[int, Tuple[float, float, float, float]]
-    timings: Dict[str, float]
-
-
-def detect_shot(seq: Any, character: Character, colourspace: str, progress: Progress) -> _Detections:
-    """Decode every frame once, find the face, and detect landmarks on each frame."""
-    from seamroto.colour import to_model_space
-    from seamroto.face import box_from_landmarks, locate_faces
-    from seamroto.landmarks import predict_landmarks
-
-    def convert(img: np.ndarray) -> np.ndarray:
-        return to_model_space(img, colourspace)
-
-    frames = list(seq.frames)
-    total = len(frames)
-    timings = {"decode": 0.0, "face": 0.0, "landmarks": 0.0, "flow_prep": 0.0}
-    plates: Dict[int, np.ndarray] = {}
-    small: List[Tuple[int, np.ndarray]] = []
-    t0 = time.perf_counter()
-    for i, (frame, img) in enumerate(seq.iter_frames(prefetch=1)):
-        _check(progress, "tracking", frame)
-        progress.update(i, total * 3, f"reading frame {frame}")
-        plates[frame] = img.astype(np.float16)
-        h, w = img.shape[:2]
-        size = (w // FACE_SEARCH_DOWNSCALE, h // FACE_SEARCH_DOWNSCALE)
-        quarter = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-        small.append((frame, convert(quarter)))
-    timings["decode"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    scale = FACE_SEARCH_DOWNSCALE
-    train_w = character.info.training_width or seq.width
-    # The face model was learned on quarter-res frames too; only a plate size change rescales it.
-    face_model = dataclasses.replace(
-        character.face_model, box_width_px=character.face_model.box_width_px * (seq.width / train_w)
-    )
-    located = locate_faces(small, face_model)
-    timings["face"] = time.perf_counter() - t0
-
-    names = character.model.landmark_names
-    points = np.full((total, len(names), 2), np.nan)
-    conf = np.zeros((total, len(names)), np.float32)
-    face_flags: Dict[int, str] = {}
-    absent: List[int] = []
-    boxes: Dict[int, Tuple[float, float, float, float]] = {}
-    grays: List[np.ndarray] = []
-    t_lm = t_flow = 0.0
-    for i, frame in enumerate(frames):
-        _check(progress, "tracking", frame)
-        progress.update(total + i, total * 3, f"landmarks, frame {frame}")
-        fb = located.get(frame)
-        img = plates.pop(frame).astype(np.float32)
-        if fb is None or not fb.found:
-            absent.append(frame)
-            face_flags[frame] = fb.reason if fb is not None else "no face found"
-            grays.append(np.zeros(img.shape[:2], np.uint8))
-            continue
-        if not fb.ok:
-            face_flags[frame] = fb.reason
-        box = np.array([[fb.x * scale, fb.y * scale, fb.w * scale, fb.h * scale]])
-        t1 = time.perf_counter()
-        pts, c = predict_landmarks(character.model, img, box, convert=convert, refine=1)
-        points[i], conf[i] = pts[0], c[0]
-        t_lm += time.perf_counter() - t1
-        lm_box = box_from_landmarks(pts[0], image_size=(img.shape[1], img.shape[0]))
-        boxes[frame] = lm_box.as_tuple()
-        if lm_box.status != "ok" and frame not in face_flags:
-            face_flags[frame] = lm_box.reason
-        t1 = time.perf_counter()
-        grays.append(_flow_gray(img, lm_box.as_tuple(), convert))
-        t_flow += time.perf_counter() - t1
-    timings["landmarks"], timings["flow_prep"] = t_lm, t_flow
-    return _Detections(tuple(frames), points, conf, grays, face_flags, tuple(absent), boxes, timings)
-
-
-def fuse_detections(det: _Detections, character: Character, options: TrackOptions, progress: Progress) -> Any:
-    """Optical flow between frames plus the offline smoother: steady tracks with confidence."""
-    from seamroto.flow import landmark_flow
-    from seamroto.fusion import FusionParams, discontinuous_mask, fuse_tracks
+def _detect(seq: Any, character: Character, colourspace: str, progress: Progress) -> ShotDetections:
+    """Streaming detection of the whole shot, with replacement pieces kept out of the flow."""
+    from seamroto.fusion import discontinuous_mask
 
     names = character.model.landmark_names
     disc = [n for n in character.info.discontinuous if n in names]
-    progress.update(len(det.frames) * 2, len(det.frames) * 3, "optical flow")
     skip = discontinuous_mask(names, disc) if disc else None
-    fwd, bwd = landmark_flow(det.grays, det.points, skip=skip)
+    return detect_shot(seq, character, colourspace, progress, skip=skip)
+
+
+def fuse_detections(det: ShotDetections, character: Character, options: TrackOptions, progress: Progress) -> Any:
+    """The offline smoother over detections and flow: steady tracks with confidence."""
+    from seamroto.fusion import FusionParams, fuse_tracks
+
+    names = character.model.landmark_names
+    disc = [n for n in character.info.discontinuous if n in names]
+    progress.update(len(det.frames), len(det.frames), "fusing tracks")
     params = FusionParams()
     if options.smoothing is not None:
         params = dataclasses.replace(params, smoothing=float(options.smoothing))
@@ -204,8 +106,8 @@ def fuse_detections(det: _Detections, character: Character, options: TrackOption
         det.frames,
         det.points,
         det.conf,
-        fwd,
-        bwd,
+        det.forward,
+        det.backward,
         landmark_names=names,
         discontinuous=disc,
         face_flags=det.face_flags,
@@ -387,7 +289,7 @@ def track_shot(
         character.ref.name,
         character.ref.version,
     )
-    det = detect_shot(seq, character, colourspace, progress)
+    det = _detect(seq, character, colourspace, progress)
     t0 = time.perf_counter()
     fused = fuse_detections(det, character, options, progress)
     det.timings["fusion"] = time.perf_counter() - t0

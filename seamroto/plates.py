@@ -20,7 +20,7 @@ import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Deque, Dict, Generator, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Deque, Dict, Generator, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
 import fileseq
 import numpy as np
@@ -39,6 +39,7 @@ from seamroto.errors import (
 from seamroto.fileio import atomic_path
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -690,23 +691,42 @@ class PlateSequence:
             prefetch: Frames decoded ahead; 0 = read in the calling thread.
             channels: As in ``read_frame``.
         """
+        yield from self.iter_prepared(_same, frames, prefetch=prefetch, channels=channels)
+
+    def iter_prepared(
+        self,
+        prepare: Callable[[np.ndarray], T],
+        frames: Optional[Iterable[int]] = None,
+        *,
+        prefetch: int = DEFAULT_PREFETCH,
+        channels: str = "RGB",
+    ) -> Generator[Tuple[int, T], None, None]:
+        """As ``iter_frames``, yielding ``(frame, prepare(image))``, ``prepare`` run in the decode thread.
+
+        Per-frame work that needs only the image (a resize, a colour conversion) then overlaps
+        with the caller's.
+        """
         order = iter(self.frames if frames is None else frames)
+
+        def load(frame: int) -> T:
+            return prepare(self.read(frame, channels=channels))
+
         if prefetch <= 0:
             for frame in order:
-                yield frame, self.read(frame, channels=channels)
+                yield frame, load(frame)
             return
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seamroto-plates")
-        pending: Deque[Tuple[int, Future[np.ndarray]]] = collections.deque()
+        pending: Deque[Tuple[int, Future[T]]] = collections.deque()
         try:
             for frame in order:
-                pending.append((frame, pool.submit(self.read, frame, channels=channels)))
+                pending.append((frame, pool.submit(load, frame)))
                 if len(pending) >= prefetch:
                     break
             while pending:
                 frame, future = pending.popleft()
                 nxt = next(order, None)
                 if nxt is not None:
-                    pending.append((nxt, pool.submit(self.read, nxt, channels=channels)))
+                    pending.append((nxt, pool.submit(load, nxt)))
                 yield frame, future.result()
         finally:
             for _, future in pending:
@@ -715,6 +735,10 @@ class PlateSequence:
 
     def __iter__(self) -> Iterator[Tuple[int, np.ndarray]]:
         return self.iter_frames()
+
+
+def _same(img: np.ndarray) -> np.ndarray:
+    return img
 
 
 def _default_colourspace(pattern: str) -> str:

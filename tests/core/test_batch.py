@@ -237,6 +237,17 @@ def _attempts(log: Path, shot: str) -> int:
     return log.read_text(encoding="utf-8").count(f"=== {shot}: tracking")
 
 
+def test_a_manifest_models_folder_wins_a_version_tie_with_the_bundled_models(tmp_path: Path) -> None:
+    from seamroto.config import BUNDLED_MODELS_DIR
+
+    if not (BUNDLED_MODELS_DIR / "mara" / "v1" / "card.json").is_file():
+        pytest.skip("no bundled mara/v1 to tie with")
+    ours = _fake_model(tmp_path / "models", "mara", "v001")
+    m = tmp_path / "m.yaml"
+    m.write_text("models: [models]\nshots:\n  - {shot: sh, plates: p/sh.####.exr, character: mara, output: out/sh}\n")
+    assert read_manifest(m).shots[0].model_dir == ours
+
+
 def _partials(folder: Path) -> List[Path]:
     return [p for p in folder.rglob("*") if p.name.endswith(".partial")]
 

@@ -22,9 +22,10 @@ from seamroto.farm import farm_job_command
 from seamroto.nk.numbers import parse_hex_float
 
 TRACK_FILES = ("tracks.nk", "shapes.nk", "seamroto.nk", "result.json")
-# The farm pins each worker to its own cores, so OpenVINO sums in another order than a plain
-# run: outputs agree in every name, node and key, and in every number to well under a pixel.
-SAME_OUTPUT_TOL = 1e-3
+# A farm task (``batch --jobs 1``) tracks in its own process with the same code, model, frames
+# and threads as ``seamroto track``: the outputs are identical (measured: 0.0). The tolerance
+# only allows for the last printed digit.
+SAME_OUTPUT_TOL = 1e-6
 _NUMBER = re.compile(r"\bx[0-9a-f]{8}\b|-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
@@ -38,22 +39,6 @@ def _numbers(text: str) -> Tuple[str, List[float]]:
         return "#"
 
     return _NUMBER.sub(take, text), values
-
-
-def _run_like_a_farm_worker(argv: List[str]) -> int:
-    """``seamroto`` in this process pinned to one core, as ``seamroto batch`` pins each worker.
-
-    OpenCV and OpenVINO size their thread pools from the affinity, and a barely trained test
-    model is sensitive enough for that to show in its tracks.
-    """
-    if not hasattr(os, "sched_getaffinity"):
-        return cli.run(argv)
-    saved = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(saved)})
-    try:
-        return cli.run(argv)
-    finally:
-        os.sched_setaffinity(0, saved)
 
 
 def _assert_same_output(ours: str, theirs: str, what: str) -> None:
@@ -147,6 +132,7 @@ def test_cli_farm_job_prints_how_to_run_and_submit(tmp_path: Path, capsys: pytes
     out = capsys.readouterr().out
     assert f"openjd run {tmp_path / 'job' / 'template.yaml'}" in out
     assert f"deadline bundle submit {tmp_path / 'job'}" in out
+    assert f"model:    otto -> {tmp_path / 'models/otto/v1'}" in out  # which model a name resolved to
 
 
 def _read_summary(path: Path) -> Dict[str, Dict[str, str]]:
@@ -154,11 +140,6 @@ def _read_summary(path: Path) -> Dict[str, Dict[str, str]]:
         return {r["shot"]: r for r in csv.DictReader(fh)}
 
 
-@pytest.mark.xfail(
-    reason="on the 1-step test model the farm task's landmark values differ from a direct track by up to "
-    "~40 px while names, nodes and keys agree; cause not found yet (see issue 7 note)",
-    strict=False,
-)
 def test_openjd_run_through_path_mapping_writes_what_seamroto_track_writes(
     tmp_path: Path, tiny_model: Path, farm_plates: Dict[str, str]
 ) -> None:
@@ -168,6 +149,8 @@ def test_openjd_run_through_path_mapping_writes_what_seamroto_track_writes(
         shutil.copytree(Path(farm_plates[name]).parent, src / "plates" / name)
     shutil.copytree(tiny_model, src / "models" / "mara" / "v001")
     pattern = {n: f"plates/{n}/{Path(farm_plates[n]).name}" for n in ("s1", "s2")}
+    # Plain ``mara``: the bundled demo model ``mara/v1`` is on the search path too and v001 == v1,
+    # so this also checks that the manifest's own models folder wins the tie (it once did not).
     (src / "feature.yaml").write_text(
         "models: [models]\n"
         "shots:\n"
@@ -176,6 +159,7 @@ def test_openjd_run_through_path_mapping_writes_what_seamroto_track_writes(
     )
     job = farm_job_command(src / "feature.yaml", src / "job")
     assert job.steps == ("Track mara", "Summary")
+    assert job.models == (("mara", src / "models" / "mara" / "v001"),)  # the model seamroto track gets
     os.rename(src, dst)
     rules = tmp_path / "rules.json"
     rules.write_text(
@@ -201,8 +185,8 @@ def test_openjd_run_through_path_mapping_writes_what_seamroto_track_writes(
     for shot, plates, frames in (("sh010", "s1", ["--first", "1002", "--last", "1005"]), ("sh020", "s2", [])):
         ref = tmp_path / "ref" / shot
         argv: List[str] = ["-q", "track", str(dst / pattern[plates]), "--model", str(model), "-o", str(ref), *frames]
-        assert _run_like_a_farm_worker(argv) == cli.EXIT_OK
+        assert cli.run(argv) == cli.EXIT_OK
         farm_out = dst / "out" / shot
-        assert (farm_out / DONE_MARKER).is_file()
+        assert json.loads((farm_out / DONE_MARKER).read_text())["model"]["dir"] == str(model)
         for name in TRACK_FILES:
             _assert_same_output((farm_out / name).read_text(), (ref / name).read_text(), f"{shot}/{name}")
