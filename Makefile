@@ -13,7 +13,7 @@ help:
 	@echo "make demo   - set up .venv and run the main job on the bundled demo character"
 	@echo "make test   - set up .venv (core + train + dev) and run lint, mypy and the tests"
 	@echo "make bench  - run the benchmarks in benchmarks/ (slow; prints measured ratios)"
-	@echo "make demo-model - rebuild the bundled demo character models/mara/v1 (needs torch; minutes)"
+	@echo "make demo-model - rebuild the bundled demo character models/mara/v2 (needs torch; minutes)"
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }

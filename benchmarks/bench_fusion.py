@@ -13,19 +13,30 @@ For each synthetic shot (1920x1080 by default) it measures:
 
 Targets (issue 3): excess jitter <= 0.3 px, flag recall >= 90 %, flag false positives <= 10 %.
 Run: ``.venv/bin/python benchmarks/bench_fusion.py [--shots 3] [--frames 48]``.
+
+Real detections, offline: ``--write-cache OUT --model models/mara/v2 --shot-dirs DIR...`` runs
+the tracker's detection pass once per ``seamroto synth`` shot and stores its output (points,
+confidences, LK flow both ways, face flags) with the ground truth in ``OUT/<shot>.npz``;
+``--cached NPZ...`` then fuses those in well under a second per shot and prints the issue-3
+figures, and ``--calibrate NPZ...`` fits ``confidence.ErrorModel`` on them (use the
+character's training shots, then judge held-out ones with ``--cached``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from seamroto import face, flow, fusion
+from seamroto import confidence, face, flow, fusion
 from seamroto.colour import LINEAR_SPACE, to_model_space
+from seamroto.curves import excess_jitter_px
 from seamroto.datamodel import tracks_to_array
 from seamroto.synth import CHARACTERS, iter_frames, synth_truth
 
@@ -221,13 +232,147 @@ def _print(r: ShotResult) -> None:
     )
 
 
+def write_cache(model_dir: Path, shot_dir: Path, out: Path) -> Path:
+    """Run the tracker's detection pass on one synthetic shot and store it with its truth."""
+    from seamroto import pipeline
+    from seamroto.colour import colourspace_for
+    from seamroto.plates import PlateSequence
+    from seamroto.progress import NullProgress
+    from seamroto.synth import read_gt
+
+    character = pipeline.load_character(model_dir)
+    names = list(character.model.landmark_names)
+    first = sorted((shot_dir / "plates").glob("*.exr"))[0].name
+    stem, number, ext = first.rsplit(".", 2)
+    pattern = str(shot_dir / "plates" / f"{stem}.{'#' * len(number)}.{ext}")
+    seq = PlateSequence.open(pattern)
+    # the pipeline's own detection step (plates -> face -> landmarks -> LK), as tracking runs it
+    det = pipeline._detect(seq, character, seq.colourspace or colourspace_for(pattern), NullProgress())
+    truth = read_gt(shot_dir / "gt.json")
+    frames = list(det.frames)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{shot_dir.name}.npz"
+    nan_ap = np.full(det.points.shape[:2] + (2, 2), np.nan)
+    np.savez_compressed(
+        path, frames=np.array(frames), points=det.points, conf=det.conf,
+        fwd_d=det.forward.displacement, fwd_r=det.forward.reliability,
+        fwd_a=nan_ap if det.forward.aperture is None else det.forward.aperture,
+        bwd_d=det.backward.displacement, bwd_r=det.backward.reliability,
+        bwd_a=nan_ap if det.backward.aperture is None else det.backward.aperture,
+        face_flags=json.dumps({str(k): v for k, v in det.face_flags.items()}),
+        face_absent=np.array(det.face_absent, int), names=np.array(names),
+        disc=np.array([n for n in character.info.discontinuous if n in names]),
+        gt=tracks_to_array(truth.tracks, names, frames)[..., :2],
+    )
+    return path
+
+
+def _load_cached(path: Path) -> Dict[str, object]:
+    z = np.load(path, allow_pickle=False)
+    d: Dict[str, object] = {k: z[k] for k in z.files}
+    d["face_flags"] = {int(k): v for k, v in json.loads(str(d["face_flags"])).items()}
+    d["names"] = [str(n) for n in z["names"]]
+    d["disc"] = [str(n) for n in z["disc"]]
+    return d
+
+
+def _fuse_cached(d: Dict[str, object], params: fusion.FusionParams) -> fusion.FusedTracks:
+    def pf(prefix: str) -> flow.PointFlow:
+        ap = np.asarray(d[f"{prefix}_a"])
+        return flow.PointFlow(
+            np.asarray(d[f"{prefix}_d"]), np.asarray(d[f"{prefix}_r"]), ap if np.isfinite(ap).any() else None
+        )
+
+    return fusion.fuse_tracks(
+        [int(f) for f in np.asarray(d["frames"])], np.asarray(d["points"]), np.asarray(d["conf"]),
+        pf("fwd"), pf("bwd"), landmark_names=d["names"], discontinuous=d["disc"],  # type: ignore[arg-type]
+        face_flags=d["face_flags"], face_absent=[int(f) for f in np.asarray(d["face_absent"])],  # type: ignore[arg-type]
+        params=params,
+    )
+
+
+def cached_figures(path: Path, params: Optional[fusion.FusionParams] = None) -> Dict[str, float]:
+    """Issue-3 figures of fusion on one cached shot (as ``bench_track.py`` computes them)."""
+    d = _load_cached(path)
+    res = _fuse_cached(d, params or fusion.FusionParams())
+    gt = np.asarray(d["gt"])
+    disc = np.isin(d["names"], d["disc"])  # type: ignore[arg-type]
+    err_vec = res.points - gt
+    err = np.linalg.norm(err_vec, axis=2)
+    ok = np.isfinite(err)
+    bad = np.array([bool(np.nanmax(e) > BAD_PX) if np.isfinite(e).any() else False for e in err])
+    flagged = np.isin(np.asarray(d["frames"]), res.flagged_frames)
+    return {
+        "mean": float(err[ok].mean()),
+        "p95": float(np.percentile(err[ok], 95)),
+        "jitter": excess_jitter_px(err_vec),
+        "jitter_cont": excess_jitter_px(err_vec[:, ~disc]),
+        "jitter_mouth": excess_jitter_px(err_vec[:, disc]),
+        "recall": float((bad & flagged).sum() / bad.sum()) if bad.any() else 1.0,
+        "fine": float((flagged & ~bad).sum() / flagged.sum()) if flagged.any() else 0.0,
+        "bad": float(bad.sum()),
+        "flagged": float(flagged.sum()),
+    }
+
+
+def calibrate_cached(paths: Sequence[Path]) -> confidence.ErrorModel:
+    """Fit the error model on cached shots with truth (the smoother's posterior kept at gain 1)."""
+    feats, errs = [], []
+    for path in paths:
+        d = _load_cached(path)
+        res = _fuse_cached(d, fusion.FusionParams(error_model=None))
+        det, conf = np.asarray(d["points"]), np.asarray(d["conf"])
+        det_ok = np.isfinite(det).all(axis=2) & (conf > 0)
+        # the residual as fusion feeds it to its error model (see fuse_tracks)
+        rel = np.clip(fusion.relative_confidence(conf, det_ok), 0.0, 1.0) ** fusion.FusionParams().occlusion_power
+        trust = res.detection_weight**2 * rel
+        resid = np.where(det_ok, np.linalg.norm(res.points - np.nan_to_num(det), axis=2) * np.sqrt(trust), 0.0)
+        feats.append(confidence.error_features(res.sigma_px, resid, conf).reshape(-1, len(confidence.FEATURES)))
+        errs.append(np.linalg.norm(res.points - np.asarray(d["gt"]), axis=2).reshape(-1))
+    model, nll = confidence.calibrate_error_model(
+        np.concatenate(feats), np.concatenate(errs), use=("residual", "detector", "floor"),
+        fixed={"posterior": 1.0},
+    )
+    print(f"fitted on {len(paths)} shot(s): {model} (mean NLL {nll:.4f})")
+    return model
+
+
+def _main_cached(args: argparse.Namespace) -> None:
+    params = fusion.FusionParams()
+    if args.calibrate:
+        params = dataclasses.replace(params, error_model=calibrate_cached(args.calibrate))
+    if not args.cached:
+        return
+    keys = ["mean", "p95", "jitter", "jitter_cont", "jitter_mouth", "recall", "fine", "bad", "flagged"]
+    print("shot       " + " ".join(f"{k:>12s}" for k in keys))
+    rows = [cached_figures(p, params) for p in args.cached]
+    for p, r in zip(args.cached, rows):
+        print(f"{p.stem:10s} " + " ".join(f"{r[k]:12.3f}" for k in keys))
+    print("mean       " + " ".join(f"{np.mean([r[k] for r in rows]):12.3f}" for k in keys))
+    print("targets: jitter_cont <= 0.3 px, recall >= 0.9, fine <= 0.1, p95 <= 3 px, mean <= 1 px")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--shots", type=int, default=4, help="shots, cycling the characters")
     parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--write-cache", type=Path, help="store real detections of --shot-dirs here")
+    parser.add_argument("--model", type=Path, help="character model folder for --write-cache")
+    parser.add_argument("--shot-dirs", type=Path, nargs="+", default=[])
+    parser.add_argument("--cached", type=Path, nargs="+", help="cached shots (.npz) to fuse and score")
+    parser.add_argument("--calibrate", type=Path, nargs="+", help="cached shots to fit the error model on")
     args = parser.parse_args(argv)
+    if args.write_cache:
+        if args.model is None or not args.shot_dirs:
+            parser.error("--write-cache needs --model and --shot-dirs")
+        for shot_dir in args.shot_dirs:
+            print("cached", write_cache(args.model, shot_dir, args.write_cache), flush=True)
+        return
+    if args.cached or args.calibrate:
+        _main_cached(args)
+        return
     chars = sorted(CHARACTERS)
     results = []
     print(

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 FLOW_MARGIN = 0.35  # region around the landmarks' box kept in grey for optical flow
 REDETECT_IOU = 0.5  # final face box vs the provisional one: below this, detect the frame again
 PREFETCH = 2  # frames decoded ahead in the background
+SHIFT_REPLACEMENTS = True  # refiner test-time shifts for replacement-piece landmarks
 LANDMARK_PASSES = 1  # re-crops on the previous pass's landmarks (see predict_landmarks)
 
 Box = Tuple[float, float, float, float]
@@ -125,6 +126,8 @@ class _ShotDetector:
         self.size = (int(seq.width), int(seq.height))
         n, names = len(self.frames), character.model.landmark_names
         self.keep = np.ones(len(names), bool) if skip is None else ~np.asarray(skip, bool)
+        # replacement pieces cannot be smoothed over time: average their detection instead
+        self.shifted: Optional[np.ndarray] = None if skip is None or not SHIFT_REPLACEMENTS else ~self.keep
         self.points = np.full((n, len(names), 2), np.nan)
         self.conf = np.zeros((n, len(names)), np.float32)
         self.seeds: List[Optional[Box]] = [None] * n
@@ -143,7 +146,7 @@ class _ShotDetector:
         from seamroto.landmarks import predict_landmarks
 
         pts, c = predict_landmarks(
-            self.character.model, img, np.array([seed]), convert=self.convert, refine=passes
+            self.character.model, img, np.array([seed]), convert=self.convert, refine=passes, shifted=self.shifted
         )
         self.points[i], self.conf[i], self.seeds[i] = pts[0], c[0], seed
         self.lm_boxes[i] = box_from_landmarks(pts[0], image_size=self.size)

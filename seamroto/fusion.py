@@ -20,6 +20,12 @@ detections and wrong flow and lets a real step or blink through instead of smear
 Landmarks declared *discontinuous* (replacement mouth pieces, swapped every frame) are never
 flow-propagated or smoothed: they keep their per-frame detection and get their confidence by
 comparison with other frames showing the same print. Frames with no data stay NaN.
+
+A detection whose confidence drops well below its landmark's usual level counts as occluded:
+it weighs less and its own flow is ignored (LK follows the occluder). Confidence is not the
+posterior alone, which knows only the noise it models, but a calibrated error model over the
+posterior, the detector's confidence and how much the track had to overrule it
+(``seamroto.confidence``).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import Collection, Dict, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 from scipy.linalg import cho_solve_banded, cholesky_banded
 
+from seamroto.confidence import ErrorModel, error_features, error_sigma, within_probability
 from seamroto.config import DEFAULT_CONFIDENCE_THRESHOLD, DEFAULT_SMOOTHING
 from seamroto.datamodel import LandmarkSample, LandmarkTrack
 from seamroto.errors import ShapeError
@@ -117,6 +124,20 @@ class FusionParams:
             detector sigmas (and ``discontinuous_outlier_px``) from where it sat on frames
             with the same print is suspect.
         discontinuous_outlier_px: lower bound of that distance.
+        occlusion_ratio: a detection whose confidence falls below this fraction of its
+            landmark's median on the shot counts as occluded (a pupil under a closing lid):
+            the landmark's own flow into and out of that frame is ignored, since LK then
+            follows the occluder, and the face's motion carries the point instead.
+        occlusion_power: a detection's weight is its confidence times (confidence over the
+            landmark's median, at most 1) to this power, so a sudden drop counts for more
+            than the landmark's usual level does.
+        error_model: turns the evidence (posterior, how far the track overruled the
+            detection, the detector's confidence, test-time spread) into the per-axis error
+            sigma behind ``confidence`` (``seamroto.confidence``); None keeps the smoother's
+            posterior alone, which knows only the noise it models and is far too sure.
+        frame_flag_probability: a frame is also flagged when the probability that at least
+            one of its landmarks is off by more than ``tolerance_px`` exceeds this (each
+            landmark may be fairly sure on its own while the frame, as a whole, is not).
     """
 
     smoothing: float = DEFAULT_SMOOTHING
@@ -148,6 +169,10 @@ class FusionParams:
     mouth_max_matches: int = 3
     discontinuous_outlier_sigmas: float = 5.0
     discontinuous_outlier_px: float = 6.0
+    occlusion_ratio: float = 0.5
+    occlusion_power: float = 2.0
+    error_model: Optional[ErrorModel] = ErrorModel()
+    frame_flag_probability: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -841,9 +866,25 @@ def _disagreement_sigma(
 
 def _confidence(sigma: np.ndarray, tolerance_px: float) -> np.ndarray:
     """P(|error| < tolerance) for a 2-D isotropic Gaussian error of per-axis std ``sigma``."""
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        c = -np.expm1(-(tolerance_px**2) / (2.0 * sigma**2))
-    return np.where(np.isfinite(sigma), np.clip(c, 0.0, 1.0), 0.0)
+    return within_probability(sigma, tolerance_px)
+
+
+def relative_confidence(conf: np.ndarray, det_ok: np.ndarray) -> np.ndarray:
+    """Each detection's confidence over its landmark's median on the shot (1 where unknown).
+
+    Why: the detector's confidence has a different level for every landmark (a silhouette
+    point never reaches a pupil's), so an absolute threshold cannot tell a covered pupil
+    from a chin; a sudden drop against the landmark's own level can.
+
+    Shape: conf, det_ok (F, L) -> (F, L) float64.
+    """
+    ok = np.asarray(det_ok, dtype=bool)
+    masked = np.where(ok, conf, np.nan)
+    seen: np.ndarray = np.asarray(ok.any(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = np.nanmedian(np.where(seen[None], masked, 1.0), axis=0)
+        rel = np.where(ok, conf / np.where(level > 0, level, 1.0)[None], 1.0)
+    return np.nan_to_num(rel, nan=1.0, posinf=1.0)
 
 
 def discontinuous_mask(
@@ -874,6 +915,7 @@ def fuse_tracks(
     face_flags: Optional[Mapping[int, str]] = None,
     face_absent: Collection[int] = (),
     params: FusionParams = FusionParams(),
+    det_spread: Optional[np.ndarray] = None,
 ) -> FusedTracks:
     """Fuse per-frame detections and flow into steady, honest landmark tracks for one shot.
 
@@ -891,6 +933,9 @@ def fuse_tracks(
             flagged with that reason.
         face_absent: frames where the face is not in shot: every landmark is NaN there.
         params: smoothing and flagging settings.
+        det_spread: RMS distance (px) of each detection from the mean of several test-time
+            crops of the same frame, when the detector measured it; feeds the error model.
+            Shape: (F, L).
 
     Returns:
         The fused tracks, confidences and frames to review.
@@ -917,15 +962,21 @@ def fuse_tracks(
     conf = np.where(np.isfinite(conf), np.clip(conf, 0.0, 1.0), 0.0)
     det_ok = np.isfinite(det).all(axis=2) & (conf > 0) & ~absent[:, None]
     z = np.where(det_ok[..., None], det, 0.0)
+    rel = relative_confidence(conf, det_ok)
+    occluded = det_ok & (rel < params.occlusion_ratio)
+    weight_conf = conf * np.clip(rel, 0.0, 1.0) ** params.occlusion_power
     disp, info = _flow_terms(flow_fwd, flow_bwd, f, n)
     if f >= 2:
         gone = absent[1:] | absent[:-1]
-        info = np.where((gone[None, :, None] | disc[None, None, :])[..., None, None], 0.0, info)
+        # LK on an occluded point follows the occluder (a lid closing over a pupil).
+        hidden = occluded[1:] | occluded[:-1]
+        drop = gone[None, :, None] | disc[None, None, :] | hidden[None]
+        info = np.where(drop[..., None, None], 0.0, info)
     sig_d, sig_f = _estimate_sigmas(z, det_ok, disp, info, cont, params)
     logger.info("fusion: detection sigma %.2f px, flow sigma %.3f px", sig_d, sig_f)
 
-    det_sigma = np.where(det_ok, sig_d / np.sqrt(np.maximum(conf, MIN_WEIGHT)), np.inf)
-    a0 = np.where(det_ok, conf / sig_d**2, 0.0)
+    det_sigma = np.where(det_ok, sig_d / np.sqrt(np.maximum(weight_conf, MIN_WEIGHT)), np.inf)
+    a0 = np.where(det_ok, weight_conf / sig_d**2, 0.0)
     late = 0
     sig_fl = _landmark_flow_sigma(z, det_ok, disp, info, sig_d, sig_f, params)
     sharp = _sharpen(info, params.aperture_power)
@@ -971,6 +1022,15 @@ def fuse_tracks(
     points[absent] = np.nan
     sigma[absent] = np.inf
     weight[absent] = 0.0
+    if params.error_model is not None:
+        if det_spread is not None and np.shape(det_spread) != (f, n):
+            raise ShapeError("det_spread", np.shape(det_spread), (f, n))
+        # a detection the track overrules matters as far as it was trusted: fully rejected, or
+        # expected to be poor (its confidence fell), it says nothing against the track.
+        trust = weight**2 * np.clip(rel, 0.0, 1.0) ** params.occlusion_power
+        residual = np.where(det_ok, np.linalg.norm(points - z, axis=2) * np.sqrt(trust), 0.0)
+        feats = error_features(sigma, residual, conf, det_spread)
+        sigma = error_sigma(feats, params.error_model)
     confidence = _confidence(sigma, params.tolerance_px)
     confidence[~np.isfinite(points).all(axis=2)] = 0.0
 
@@ -1021,6 +1081,16 @@ def _flag_reasons(
                     f"low confidence (< {params.confidence_threshold:g}): {shown}"
                     + (f" and {more} more" if more > 0 else "")
                 )
+            else:
+                known = np.isfinite(points[i]).all(axis=1)
+                p_any = 1.0 - float(np.prod(confidence[i, known]))
+                if p_any > params.frame_flag_probability:
+                    least = [j for j in np.argsort(confidence[i]) if known[j]][:REASON_LANDMARKS_SHOWN]
+                    shown = ", ".join(f"{names[j]} ({confidence[i, j]:.2f})" for j in least)
+                    parts.append(
+                        f"{p_any:.0%} likely that a landmark is off by more than "
+                        f"{params.tolerance_px:g} px; least sure: {shown}"
+                    )
         if parts:
             reasons[frame] = "; ".join(parts)
     return reasons

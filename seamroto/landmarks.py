@@ -27,6 +27,10 @@ INFER_JOBS = 2
 REFINE_PASSES = 0
 # Minimum box side in pixels: anything smaller cannot be a face and would divide by ~0.
 MIN_BOX_PX = 4.0
+# Extra refiner patch centres for landmarks re-located by averaging (``refine_points(shifted=)``),
+# in fractions of the patch side: within the offsets the refiner was trained on.
+SHIFT_STEP = 0.08
+SHIFTS = ((1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0))
 
 ColourConvert = Callable[[np.ndarray], np.ndarray]
 
@@ -305,19 +309,35 @@ def patch_matrices(
 
 
 def points_from_patches(
-    refiner: Any, patches: np.ndarray, pmats: np.ndarray, num_landmarks: int, batch_size: int
+    refiner: Any,
+    patches: np.ndarray,
+    pmats: np.ndarray,
+    num_landmarks: int,
+    batch_size: int,
+    own: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Run patches (N * L, P, P, 3) and keep each patch's own landmark channel.
+    """Run patches (K, P, P, 3) and keep each patch's own landmark channel.
+
+    Args:
+        refiner: the compiled refiner network.
+        patches: Shape: (K, P, P, 3) float32, model space.
+        pmats: Shape: (K, 2, 3) patch->frame affines.
+        num_landmarks: L, the refiner's output channels.
+        batch_size: patches per request.
+        own: each patch's landmark; None = face-major order, ``k % num_landmarks``.
 
     Returns:
-        points (N, L, 2) float64 _img px, conf (N, L) float32.
+        points (K // L, L, 2) float64 _img px and conf (K // L, L) float32 in face-major order,
+        or (K, 2) and (K,) when ``own`` is given.
     """
     pp, pc = infer_crops(refiner, patches, max(batch_size, num_landmarks))
     k = np.arange(len(patches))
-    own = k % num_landmarks
-    sel = pp[k, own].astype(np.float64)
+    mine = k % num_landmarks if own is None else np.asarray(own)
+    sel = pp[k, mine].astype(np.float64)
     pts = np.einsum("kij,kj->ki", pmats[:, :, :2], sel) + pmats[:, :, 2]
-    return pts.reshape(-1, num_landmarks, 2), pc[k, own].reshape(-1, num_landmarks)
+    if own is not None:
+        return pts, pc[k, mine]
+    return pts.reshape(-1, num_landmarks, 2), pc[k, mine].reshape(-1, num_landmarks)
 
 
 def blend_refined(
@@ -347,6 +367,7 @@ def refine_points(
     points: np.ndarray,
     convert: Optional[ColourConvert] = None,
     batch_size: int = REFINER_BATCH_SIZE,
+    shifted: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Second stage: re-locate every landmark in its own finer-scale patch.
 
@@ -357,22 +378,44 @@ def refine_points(
         points: (N, L, 2) first-stage landmarks, _img px.
         convert: as in ``predict_landmarks``.
         batch_size: patches per request.
+        shifted: (L,) bool: landmarks also re-located from ``SHIFTS`` patch centres and
+            averaged. Why: a replacement piece (a mouth swapped every frame) cannot be
+            smoothed over time, so its per-frame noise is all there is to reduce.
 
     Returns:
         points (N, L, 2) float64 _img px, conf (N, L) float32 (the refiner's own channel).
     """
     info = model.card.refiner
     p = info.patch_size
-    nl = points.shape[1]
+    n, nl = points.shape[:2]
     pm = patch_matrices(mats, points, model.input_size, p, info.patch_fraction)
+    own = np.tile(np.arange(nl), n)
+    extra = np.zeros(0, dtype=np.int64)
+    if shifted is not None and np.any(shifted):
+        extra = np.flatnonzero(np.tile(np.asarray(shifted, dtype=bool), n))
+        moved = []
+        for dx, dy in SHIFTS:
+            m = pm[extra].copy()
+            m[:, :, 2] += m[:, :, :2] @ (np.array([dx, dy]) * SHIFT_STEP * p)
+            moved.append(m)
+        pm = np.concatenate([pm, *moved])
+        own = np.concatenate([own] + [own[extra]] * len(SHIFTS))
     patches = np.zeros((len(pm), p, p, 3), np.float32)
-    for i in range(len(points)):
-        face = pm[i * nl : (i + 1) * nl]
-        patches[i * nl : (i + 1) * nl] = warp_patches(image, face, p)
+    for i in range(n):
+        face = slice(i * nl, (i + 1) * nl)
+        patches[face] = warp_patches(image, pm[face], p)
+    if len(extra):
+        patches[n * nl :] = warp_patches(image, pm[n * nl :], p)
     if convert is not None:
         patches = convert(patches)  # one call for all patches: per-call overhead dominates
-    refined, conf = points_from_patches(model.refiner, patches, pm, points.shape[1], batch_size)
-    return blend_refined(points, refined, mats, info.blend), conf
+    pts, conf = points_from_patches(model.refiner, patches, pm, nl, batch_size, own=own)
+    refined, rconf = pts[: n * nl].copy(), conf[: n * nl].copy()
+    if len(extra):
+        rest = pts[n * nl :].reshape(len(SHIFTS), len(extra), 2)
+        refined[extra] = (refined[extra] + rest.sum(axis=0)) / (1 + len(SHIFTS))
+        rconf[extra] = (rconf[extra] + conf[n * nl :].reshape(len(SHIFTS), -1).sum(axis=0)) / (1 + len(SHIFTS))
+    refined_pts = refined.reshape(n, nl, 2)
+    return blend_refined(points, refined_pts, mats, info.blend), rconf.reshape(n, nl)
 
 
 def predict_landmarks(
@@ -384,6 +427,7 @@ def predict_landmarks(
     refine: int = REFINE_PASSES,
     batch_size: int = BATCH_SIZE,
     use_refiner: bool = True,
+    shifted: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Landmarks of every face box in one frame.
 
@@ -398,6 +442,8 @@ def predict_landmarks(
         refine: extra passes that re-crop on the previous pass's landmark box.
         batch_size: crops per inference request.
         use_refiner: run the model's second stage (per-landmark patches) when it has one.
+        shifted: (L,) bool, landmarks the refiner re-locates from several patch centres and
+            averages (``refine_points``).
 
     Returns:
         points (N, L, 2) float64 in _img px, conf (N, L) float32 in [0, 1].
@@ -416,5 +462,5 @@ def predict_landmarks(
         points = np.stack([map_points(p, m) for p, m in zip(pc, mats)])
         b = np.stack([box_from_points(p) for p in points])
     if use_refiner and getattr(model, "refiner", None) is not None:
-        points, conf = refine_points(model, img, mats, points, convert)
+        points, conf = refine_points(model, img, mats, points, convert, shifted=shifted)
     return points, conf

@@ -18,7 +18,7 @@ YAML (``schema`` optional; ``train`` and ``options`` optional)::
     shots:
       - {shot: sh010, plates: plates/sh010.####.exr, frames: 1001-1048, character: mara, output: out/sh010}
 
-``character`` is a model folder, a name (``mara``: its newest version on the search paths),
+``character`` is a model folder, a name (``mara``: its newest version in the first search path that has it),
 ``name/version``, or the character of a ``train`` entry (then that entry's output is the model).
 """
 
@@ -276,9 +276,9 @@ class _Resolver:
                 path=str(self.where),
                 line=line,
             )
-        # newest version wins; on a tie (v1 vs v001) the earlier search path does, so a studio's
-        # own models beat the bundled demo character of the same name.
-        return max(matches, key=lambda m: (_natural_key(m.version), -self._rank[m.path])).path
+        # the first search path holding the character wins, then its newest version: a studio's
+        # own models (manifest, then SEAMROTO_MODELS) are never outranked by the bundled demo one.
+        return max(matches, key=lambda m: (-self._rank[m.path], _natural_key(m.version))).path
 
     def _models(self) -> List[Any]:
         if self._found is None:

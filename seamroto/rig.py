@@ -1,9 +1,9 @@
 """The per-character roto rig: every named shape's points, handles and feather from the landmarks.
 
 Learned at train time from the artists' shapes (``learn_rig``), saved beside the landmark model
-(``Rig.save``: ``rig.json`` + ``rig.npz``, schema ``SeamRotoRig.1``, no pickle) and applied to
-tracked landmarks on every frame (``Rig.apply``), so a shot's roto follows the puppet with the
-few, stable points an artist would have drawn.
+(``Rig.save``: ``rig.json`` + ``rig.npz``, schema ``SeamRotoRig.2``, no pickle; schema 1 rigs
+still load) and applied to tracked landmarks on every frame (``Rig.apply``), so a shot's roto
+follows the puppet with the few, stable points an artist would have drawn.
 
 How one shape is rigged:
 
@@ -17,12 +17,21 @@ How one shape is rigged:
    points in the same order (an animated Nuke shape), or a re-vectorisation (``revec.py``) to
    the same ``K`` points every frame (real roto whose point count changes), with knots anchored
    on the landmarks that lie on the curve. With anchors the regression learns only the
-   difference from a smooth curve through those landmarks, in the face frame or in each knot's
-   own frame along that curve.
+   difference from a guide curve through those landmarks (``BASELINES``: Catmull-Rom, or a
+   curve whose length between each pair of landmarks is predicted from the landmarks' chords,
+   ``_ArcModel``: landmarks spaced evenly along the artist's contour say how far it bulges),
+   in the face frame, in each knot's own frame along that curve, or in the frame of the chord
+   between the landmarks around each knot (``ENCODINGS``). Where an open curve runs on past its
+   end landmark (a seam's ends), that overshoot is measured along the curve's end direction in
+   units of the face scale, so an artist's habit does not grow with a chord that happens to be
+   long.
 4. A ridge regression from the normalised landmarks to the flattened targets (positions,
    relative handles, relative feather): its strength chosen by cross-validation across
    annotations (shots) and never below what tracker noise of ``landmark_noise_px`` would imply,
-   so a rig learned from exact ground truth does not amplify a tracker's jitter.
+   so a rig learned from exact ground truth does not amplify a tracker's jitter. Whatever the
+   guide curve learns from the keys is learned again inside each fold, so no annotation is
+   scored by a model that saw it, and all candidates (parametrisation, guide curve, encoding)
+   are compared on their cross-validated curve distance.
 
 Applying it reverses the steps; a frame on which a needed landmark is unknown is flagged for that
 shape (the others are still fitted). Everything is ``_img`` space (origin top-left, y down).
@@ -67,7 +76,11 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-RIG_SCHEMA = "SeamRotoRig.1"
+RIG_SCHEMA = "SeamRotoRig.2"
+#: Older schemas ``Rig.load`` still reads (migrated on load; ``save`` writes ``RIG_SCHEMA``).
+#: Schema 1 had no gap-length guide curves and stored ``"local": bool`` instead of
+#: ``"encoding"``; its ``local`` residuals are the ``"span"`` encoding here.
+RIG_SCHEMAS_READ = ("SeamRotoRig.1", RIG_SCHEMA)
 RIG_JSON = "rig.json"
 RIG_NPZ = "rig.npz"
 #: How landmarks are normalised per frame: similarity (4 dof) or affine (6 dof, also removes
@@ -110,6 +123,26 @@ SEAM_BAND_SUFFIX = "_band"
 #: Handle length of a quarter circle as a fraction of its radius.
 CAP_KAPPA = 4.0 / 3.0 * float(np.tan(np.pi / 8.0))
 REVEC_MODES = ("auto", "always", "never")
+#: How an anchored shape's targets are encoded: offsets from the guide curve in the face frame
+#: ("face") or in each knot's frame along it ("knot"), or offsets in the frame of the chord
+#: between the landmarks around each knot ("chord").
+ENCODINGS = ("face", "knot", "chord")
+#: Read from older rigs, never chosen when learning: ``"span"`` is ``"knot"`` with the knots
+#: past an open curve's end landmarks measured in their own (degenerate) spans, as schema 1 did.
+LEGACY_ENCODINGS = ("span",)
+#: A chord between two guide landmarks is given this fraction of the face scale along its mean
+#: direction, so a chord that collapses (a seam seen edge-on) still has a direction.
+CHORD_PRIOR = 0.05
+#: Gap-length model (``_ArcModel``): lengths and chords are floored at this (px) before logs;
+#: variance floor of the log-ratio predictors; a landmark's tangent weighs each neighbouring
+#: chord by (chord / predicted length) to this power; bisection steps for the handle length,
+#: and chords per Bezier when measuring length.
+ARC_MIN_PX = 1e-3
+ARC_VAR_FLOOR = 1e-4
+ARC_TANGENT_POWER = 4.0
+ARC_BISECTIONS = 20
+ARC_SAMPLES = 24
+BASELINES = ("catmull_rom", "arc")
 #: Temporal smoothing: window half-width in sigmas, and the shortest run of frames smoothed.
 SMOOTH_WINDOW_SIGMAS = 2.5
 SMOOTH_MIN_RUN = 4
@@ -131,8 +164,11 @@ class ShapeRig:
     target row is the K points' ``[x, y, lx, ly, rx, ry, fx, fy]`` flattened.
     ``plan`` is the re-vectorisation plan (None when the artist's own points were kept).
     ``guide``: landmarks on the curve, in curve order; when set, the regression predicts the
-    difference from a smooth curve through them (re-vectorised with ``plan``), in the face frame
-    or, when ``local``, in each knot's own frame along that curve.
+    difference from a smooth curve through them (re-vectorised with ``plan``) as ``encoding``
+    says: ``"face"`` (face frame), ``"knot"`` (each knot's own frame along that curve),
+    ``"chord"`` (the frame of the chord between the landmarks around each knot; no guide curve
+    needed) or, from schema 1 rigs, ``"span"``. ``arc_mu``/``arc_weight`` (G, G): the guide
+    curve's gap-length model (``_ArcModel``); None for a Catmull-Rom guide curve.
     ``frame``: ``"similarity"`` or ``"affine"``, how landmarks are normalised per frame.
     """
 
@@ -149,7 +185,9 @@ class ShapeRig:
     feather_falloff: float = 1.0
     plan: Optional[revec.RevecPlan] = None
     guide: Tuple[str, ...] = ()
-    local: bool = False
+    encoding: str = "face"
+    arc_mu: Optional[np.ndarray] = None
+    arc_weight: Optional[np.ndarray] = None
     frame: str = "similarity"
     ridge: float = 0.0
     stats: Mapping[str, float] = field(default_factory=dict)
@@ -163,9 +201,33 @@ class ShapeRig:
         target = target.reshape(-1, self.k, POINT_COLS)
         if self.guide and self.plan is not None:
             cols = [self.landmarks.index(g) for g in self.guide]
-            base = _baseline(x[:, cols], self.plan, frames).reshape(target.shape)
-            target = _from_local(target, base, self.closed) if self.local else target + base
+            if self.encoding == "chord":
+                ref = _ChordRef.of(self.mean_landmarks, cols, self.plan)
+                return _from_chord(target, frames.points(x[:, cols]), ref)
+            base = _baseline(x[:, cols], self.plan, frames, self._arc).reshape(target.shape)
+            if self.encoding == "face":
+                return target + base
+            ends = None
+            if self.encoding == "knot":
+                ends = (self.plan, _ChordRef.of(self.mean_landmarks, cols, self.plan).face_scale)
+            return _from_local(target, base, self.closed, ends)  # "knot" or legacy "span"
         return target
+
+    @property
+    def baseline(self) -> str:
+        """The guide curve residuals are measured from: ``"catmull_rom"`` or ``"arc"``."""
+        return "arc" if self.arc_mu is not None else "catmull_rom"
+
+    @property
+    def _arc(self) -> Optional[_ArcModel]:
+        if self.arc_mu is None or self.arc_weight is None:
+            return None
+        return _ArcModel(self.arc_mu, self.arc_weight)
+
+    @property
+    def local(self) -> bool:
+        """Whether residuals are in each knot's own frame along the guide curve (schema 1 name)."""
+        return self.encoding in ("knot", "span")
 
     @property
     def spec(self) -> ShapeSpec:
@@ -360,6 +422,9 @@ class Rig:
         for i, s in enumerate(self.shapes):
             for key in ("mean_landmarks", "weights", "feature_mean", "target_mean"):
                 arrays[f"{i}.{key}"] = np.ascontiguousarray(getattr(s, key), dtype=np.float64)
+            if s.arc_mu is not None and s.arc_weight is not None:
+                arrays[f"{i}.arc_mu"] = np.ascontiguousarray(s.arc_mu, dtype=np.float64)
+                arrays[f"{i}.arc_weight"] = np.ascontiguousarray(s.arc_weight, dtype=np.float64)
             shape_docs.append(
                 {
                     "name": s.name,
@@ -371,7 +436,8 @@ class Rig:
                     "feather_falloff": s.feather_falloff,
                     "plan": None if s.plan is None else dataclasses.asdict(s.plan),
                     "guide": list(s.guide),
-                    "local": s.local,
+                    "encoding": s.encoding,
+                    "baseline": s.baseline,
                     "frame": s.frame,
                     "ridge": s.ridge,
                     "stats": dict(s.stats),
@@ -413,12 +479,14 @@ class Rig:
         except (OSError, ValueError) as err:
             raise ModelError(f"cannot read the rig ({err})", path=str(json_path)) from err
         schema = doc.get("schema") if isinstance(doc, dict) else None
-        if schema != RIG_SCHEMA:
+        if schema not in RIG_SCHEMAS_READ:
             raise ModelSchemaError(
-                f"rig schema is {schema!r}, this SeamRoto reads {RIG_SCHEMA!r}; retrain the rig "
-                "or use the SeamRoto version that wrote it",
+                f"rig schema is {schema!r}, this SeamRoto reads {', '.join(RIG_SCHEMAS_READ)}; "
+                "retrain the rig or use the SeamRoto version that wrote it",
                 path=str(json_path),
             )
+        if schema != RIG_SCHEMA:
+            logger.info("%s: rig schema %s, migrated on load to %s", json_path, schema, RIG_SCHEMA)
         npz_path = root / str(doc.get("arrays", RIG_NPZ))
         try:
             data = npz_path.read_bytes()
@@ -450,7 +518,9 @@ class Rig:
                     feather_falloff=float(s["feather_falloff"]),
                     plan=plan,
                     guide=tuple(s.get("guide", ())),
-                    local=bool(s.get("local", False)),
+                    encoding=_encoding_from_doc(s, str(json_path)),
+                    arc_mu=_arc_array(arrays, i, "arc_mu", s, str(npz_path)),
+                    arc_weight=_arc_array(arrays, i, "arc_weight", s, str(npz_path)),
                     frame=str(s.get("frame", "similarity")),
                     ridge=float(s["ridge"]),
                     stats={str(k): float(v) for k, v in s.get("stats", {}).items()},
@@ -681,23 +751,29 @@ def _learn_shape(samples: _Samples, names: Tuple[str, ...], opts: _Options) -> S
     fits: List[Tuple[float, _Fit]] = []
     if _natively_consistent(name, face_keys, k, mode):
         targets = np.stack([fk.reshape(-1) for fk in face_keys])
-        native = _fit_candidate(
+        (native,) = _fit_candidate(
             _Candidate(None, (), targets, np.zeros_like(targets)), feats, folds, grid, closed,
             noise_var,
         )
         fits.append((score(native), native))
     if mode != "never" and not (fits and fits[0][0] <= NATIVE_EXACT_PX):
-        cand = _revec_candidate(name, closed, keys, face_keys, x, idx, dist[keep], frames, k, bool(fits))
-        if cand is not None:
-            fit = _fit_candidate(cand, feats, folds, grid, closed, noise_var)
-            fits.append((score(fit) if fits else 0.0, fit))
+        cands = _revec_candidates(
+            name, closed, keys, face_keys, x, idx, dist[keep], frames, mean, k, bool(fits)
+        )
+        revec_fits = [f for c in cands for f in _fit_candidate(c, feats, folds, grid, closed, noise_var)]
+        for fit in revec_fits:
+            fits.append((score(fit) if fits or len(revec_fits) > 1 else 0.0, fit))
     chosen = min(fits, key=lambda sf: sf[0])[1]
-    logger.debug("%s: cross-validated curve distance per candidate %s", name, [f[0] for f in fits])
-    cand, local, lam = chosen.candidate, chosen.local, chosen.ridge
+    logger.debug(
+        "%s: cross-validated curve distance per candidate %s",
+        name,
+        [(round(f[0], 3), f[1].candidate.arc is not None, f[1].encoding, f[1].ridge) for f in fits],
+    )
+    cand, encoding, lam = chosen.candidate, chosen.encoding, chosen.ridge
     plan, guide, fit_errors = cand.plan, cand.guide, cand.fit_errors
     k_out = cand.targets.shape[1] // POINT_COLS
-    weights, f_mean, t_mean = _ridge_fit(feats, cand.encode(local, closed), lam, noise_var)
-    pred = cand.decode(local, closed, (feats - f_mean) @ weights + t_mean, slice(None))
+    weights, f_mean, t_mean = _ridge_fit(feats, cand.encode(encoding, closed), lam, noise_var)
+    pred = cand.decode(encoding, closed, (feats - f_mean) @ weights + t_mean, slice(None))
     img_pred = frames.take(rows).keys_from_face(pred[rows].reshape(len(rows), k_out, POINT_COLS))
     train_err = [
         curves.shape_distance(img_pred[i], keys[r], closed, CV_SCORE_SAMPLES)
@@ -735,7 +811,9 @@ def _learn_shape(samples: _Samples, names: Tuple[str, ...], opts: _Options) -> S
         feather_falloff=float(np.median(samples.falloffs)),
         plan=plan,
         guide=tuple(names[g] for g in guide),
-        local=local,
+        encoding=encoding,
+        arc_mu=None if cand.arc is None else cand.arc.mu,
+        arc_weight=None if cand.arc is None else cand.arc.weight,
         frame=frame,
         ridge=lam,
         stats=stats,
@@ -755,24 +833,72 @@ class _Candidate:
     targets: np.ndarray
     base: np.ndarray
     fit_errors: Tuple[float, ...] = ()
+    anchors: Optional[np.ndarray] = None  # (S, g, 2) guide landmarks, face frame
+    chord_ref: Optional[_ChordRef] = None
+    arc: Optional[_ArcModel] = None  # the guide curve's gap lengths (None: Catmull-Rom)
+    arc_inputs: Optional[_ArcInputs] = None
 
-    def encode(self, local: bool, closed: bool) -> np.ndarray:
+    def for_fold(self, train: np.ndarray) -> _Candidate:
+        """This candidate with its gap-length model learned from the ``train`` rows only."""
+        if self.arc is None or self.arc_inputs is None:
+            return self
+        inputs = self.arc_inputs
+        arc = _ArcModel.learn(inputs.lengths[train], inputs.chords[train])
+        assert self.plan is not None
+        base = _baseline(inputs.guide, self.plan, inputs.frames, arc)
+        return dataclasses.replace(self, arc=arc, base=base)
+
+    @property
+    def encodings(self) -> Tuple[str, ...]:
+        """The encodings this candidate can be learned in."""
+        if not self.guide:
+            return ("face",)
+        if self.chord_ref is None or self.arc is not None:
+            return ("face", "knot")  # the chord encoding ignores the guide curve
+        return ENCODINGS
+
+    def encode(self, encoding: str, closed: bool) -> np.ndarray:
         """What the regression predicts, per row."""
-        if not local:
-            return self.targets - self.base
         shape3 = (len(self.targets), -1, POINT_COLS)
+        if encoding == "chord":
+            assert self.anchors is not None and self.chord_ref is not None
+            enc = _to_chord(self.targets.reshape(shape3), self.anchors, self.chord_ref)
+            return enc.reshape(len(self.targets), -1)
+        if encoding == "face":
+            return self.targets - self.base
         b = self.base.reshape(shape3)
-        return _to_local(self.targets.reshape(shape3), b, closed).reshape(len(b), -1)
+        return _to_local(self.targets.reshape(shape3), b, closed, self._ends).reshape(len(b), -1)
 
     def decode(
-        self, local: bool, closed: bool, rows: np.ndarray, sel: Union[np.ndarray, slice]
+        self, encoding: str, closed: bool, rows: np.ndarray, sel: Union[np.ndarray, slice]
     ) -> np.ndarray:
         """Face-frame keys (rows of 8K) from predictions for the rows ``sel``."""
+        if encoding == "chord":
+            assert self.anchors is not None and self.chord_ref is not None
+            anchors = self.anchors[sel]
+            out = _from_chord(rows.reshape(len(anchors), -1, POINT_COLS), anchors, self.chord_ref)
+            return out.reshape(len(anchors), -1)
         base = self.base[sel]
-        if not local:
+        if encoding == "face":
             return rows + base
         b = base.reshape(len(base), -1, POINT_COLS)
-        return _from_local(rows.reshape(b.shape), b, closed).reshape(len(b), -1)
+        return _from_local(rows.reshape(b.shape), b, closed, self._ends).reshape(len(b), -1)
+
+    @property
+    def _ends(self) -> Optional[Tuple[revec.RevecPlan, float]]:
+        if self.plan is None or self.chord_ref is None:
+            return None
+        return (self.plan, self.chord_ref.face_scale)
+
+
+@dataclass(frozen=True, eq=False)
+class _ArcInputs:
+    """What a gap-length model is learned from, kept so cross-validation can relearn it."""
+
+    lengths: np.ndarray  # (S, G) artist's curve between guide landmarks
+    chords: np.ndarray  # (S, G)
+    guide: np.ndarray  # (S, g, 2) guide landmarks, _img space
+    frames: _Frames
 
 
 @dataclass(frozen=True, eq=False)
@@ -780,12 +906,12 @@ class _Fit:
     """A candidate with its chosen encoding and ridge, and its cross-validated predictions."""
 
     candidate: _Candidate
-    local: bool
+    encoding: str
     ridge: float
     cv_pred: np.ndarray  # (S, 8K) face frame; NaN rows never held out
 
 
-def _revec_candidate(
+def _revec_candidates(
     name: str,
     closed: bool,
     keys: Sequence[np.ndarray],
@@ -794,13 +920,16 @@ def _revec_candidate(
     idx: Sequence[int],
     dist: np.ndarray,
     frames: _Frames,
+    mean: np.ndarray,
     k: Optional[int],
     native: bool,
-) -> Optional[_Candidate]:
+) -> List[_Candidate]:
     """Targets re-vectorised, anchored on the landmarks that lie on the curve when there are any.
 
-    None when the artist's points already correspond (``native``) and no landmark lies on the
-    curve: a plain re-vectorisation cannot beat consistent artist points.
+    With anchors there are two candidates, one per guide curve (``BASELINES``): Catmull-Rom
+    through the landmarks, and the curve whose gaps have their predicted lengths. Empty when
+    the artist's points already correspond (``native``) and no landmark lies on the curve: a
+    plain re-vectorisation cannot beat consistent artist points.
     """
     plan = revec.plan_shape(face_keys, closed, k)
     # Re-vectorise in _img space (so fit errors are image pixels) with the face frame's axis
@@ -814,7 +943,7 @@ def _revec_candidate(
     face_lms = frames.points(x)
     guide = _choose_guide(name, closed, idx, dist[some], face_lms[some], oriented)
     if native and not guide:
-        return None
+        return []
     gcols = [list(idx).index(g) for g in guide]
     if guide:
         plan = revec.plan_anchored(plan, face_keys, list(face_lms[:, gcols]), k)
@@ -823,7 +952,16 @@ def _revec_candidate(
     )
     targets = np.stack([frames.key_to_face(rv.points, j).reshape(-1) for j, rv in enumerate(fitted)])
     base = _baseline(x[:, gcols], plan, frames) if guide else np.zeros_like(targets)
-    return _Candidate(plan, guide, targets, base, tuple(rv.fit_error_px for rv in fitted))
+    errors = tuple(rv.fit_error_px for rv in fitted)
+    if not guide:
+        return [_Candidate(plan, guide, targets, base, errors)]
+    ref = _ChordRef.of(mean, gcols, plan)
+    plain_cand = _Candidate(plan, guide, targets, base, errors, face_lms[:, gcols], ref)
+    chords = np.linalg.norm(_gap_chords(x[:, gcols], closed), axis=-1)
+    inputs = _ArcInputs(_gap_lengths([rv.points for rv in fitted], plan), chords, x[:, gcols], frames)
+    arc = _ArcModel.learn(inputs.lengths, inputs.chords)
+    arc_base = _baseline(inputs.guide, plan, frames, arc)
+    return [plain_cand, dataclasses.replace(plain_cand, base=arc_base, arc=arc, arc_inputs=inputs)]
 
 
 def _fit_candidate(
@@ -833,21 +971,25 @@ def _fit_candidate(
     grid: Sequence[float],
     closed: bool,
     noise_var: float,
-) -> _Fit:
-    """Choose the residual encoding and ridge strength of one candidate by cross-validation."""
-    best: Optional[_Fit] = None
-    best_err = np.inf
-    for local in (False, True) if cand.guide else (False,):
-        decode = functools.partial(cand.decode, local, closed)
-        errs, preds = _cv_errors(
-            feats, cand.encode(local, closed), folds, grid, decode, cand.targets, noise_var
-        )
+) -> List[_Fit]:
+    """One fit per residual encoding, its ridge strength chosen by cross-validation.
+
+    Whatever the candidate learned from its keys (the gap lengths of its guide curve) is
+    learned again without each fold's keys, so no fold is scored by a model that saw it.
+    The encodings are compared afterwards on the curve itself (their squared errors mix
+    positions with handles in different units).
+    """
+    out = []
+    per_fold = [cand.for_fold(~test) for test in folds]
+    for encoding in cand.encodings:
+        fold_data = [
+            (c.encode(encoding, closed), functools.partial(c.decode, encoding, closed))
+            for c in per_fold
+        ]
+        errs, preds = _cv_errors(feats, fold_data, folds, grid, cand.targets, noise_var)
         i = int(np.argmin(errs))
-        if best is None or errs[i] < best_err:
-            best = _Fit(cand, local, grid[i], preds[i])
-            best_err = float(errs[i])
-    assert best is not None
-    return best
+        out.append(_Fit(cand, encoding, grid[i], preds[i]))
+    return out
 
 
 def _landmark_distances(samples: _Samples) -> np.ndarray:
@@ -935,8 +1077,35 @@ def _choose_guide(
     return best
 
 
-def _local_axes(base: np.ndarray, closed: bool) -> Tuple[np.ndarray, np.ndarray]:
+def _end_knots(plan: revec.RevecPlan) -> List[Tuple[List[int], int]]:
+    """The knots an open curve runs on past its first / last guide landmark.
+
+    Returns:
+        ``[(knots, that landmark's knot), ...]``; empty for closed curves and plain ends.
+    """
+    if plan.closed or not plan.gaps:
+        return []
+    out = []
+    if plan.ends[0]:
+        out.append((list(range(plan.gaps[0])), plan.gaps[0]))
+    if plan.ends[1]:
+        last = plan.k - plan.gaps[-1]  # the last landmark's knot
+        out.append((list(range(last + 1, plan.k)), last))
+    return out
+
+
+def _local_axes(
+    base: np.ndarray, closed: bool, ends: Optional[Tuple[revec.RevecPlan, float]] = None
+) -> Tuple[np.ndarray, np.ndarray]:
     """Per-knot tangent direction and length scale of a baseline curve.
+
+    Args:
+        base: Baseline keys (F, K, 8).
+        closed: Whether the curve closes.
+        ends: ``(plan, face scale)``: the knots an open curve runs on past its end landmarks
+            then take the tangent of that landmark's knot and the face scale as their unit,
+            because the baseline stops at the landmark (its end knots there have no length of
+            their own) and an artist's overshoot has nothing to do with the nearest span.
 
     Returns:
         ``t`` (F, K, 2) unit tangents and ``s`` (F, K, 1) the mean length of the knot's spans.
@@ -953,16 +1122,26 @@ def _local_axes(base: np.ndarray, closed: bool) -> Tuple[np.ndarray, np.ndarray]
     t = np.where(tn > 1e-9, t, chord)
     t = t / np.maximum(np.linalg.norm(t, axis=-1, keepdims=True), 1e-12)
     span = 0.5 * (np.linalg.norm(nxt - p, axis=-1) + np.linalg.norm(p - prv, axis=-1))
+    if ends is not None:
+        for knots, anchor in _end_knots(ends[0]):
+            t[:, knots] = t[:, anchor, None]
+            span[:, knots] = ends[1]
     return t, np.maximum(span, 1e-9)[..., None]
 
 
-def _to_local(keys: np.ndarray, base: np.ndarray, closed: bool) -> np.ndarray:
+def _to_local(
+    keys: np.ndarray,
+    base: np.ndarray,
+    closed: bool,
+    ends: Optional[Tuple[revec.RevecPlan, float]] = None,
+) -> np.ndarray:
     """Keys (F, K, 8) as offsets from a baseline in each knot's own frame (along, across) / span.
 
     A lid that rotates as the eye closes carries its handles with it, so in these coordinates
     the artist's habits (how far a handle reaches past the landmarks) are nearly constant.
+    ``ends``: see ``_local_axes``.
     """
-    t, span = _local_axes(base, closed)
+    t, span = _local_axes(base, closed, ends)
     n = np.stack([-t[..., 1], t[..., 0]], axis=-1)
     out = np.empty_like(keys)
     for c in range(0, POINT_COLS, 2):
@@ -972,9 +1151,14 @@ def _to_local(keys: np.ndarray, base: np.ndarray, closed: bool) -> np.ndarray:
     return out
 
 
-def _from_local(local: np.ndarray, base: np.ndarray, closed: bool) -> np.ndarray:
+def _from_local(
+    local: np.ndarray,
+    base: np.ndarray,
+    closed: bool,
+    ends: Optional[Tuple[revec.RevecPlan, float]] = None,
+) -> np.ndarray:
     """Inverse of ``_to_local``."""
-    t, span = _local_axes(base, closed)
+    t, span = _local_axes(base, closed, ends)
     n = np.stack([-t[..., 1], t[..., 0]], axis=-1)
     out = np.empty_like(local)
     for c in range(0, POINT_COLS, 2):
@@ -983,20 +1167,276 @@ def _from_local(local: np.ndarray, base: np.ndarray, closed: bool) -> np.ndarray
     return out
 
 
-def _baseline(guide: np.ndarray, plan: revec.RevecPlan, frames: _Frames) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class _ChordRef:
+    """What the chord encoding needs besides the anchors: the plan and the mean guide.
+
+    ``mean_guide`` (g, 2): the guide landmarks of the Procrustes mean configuration (face frame);
+    ``face_scale``: that configuration's RMS radius (face-frame px).
+    """
+
+    plan: revec.RevecPlan
+    mean_guide: np.ndarray
+    face_scale: float
+
+    @classmethod
+    def of(cls, mean_landmarks: np.ndarray, cols: Sequence[int], plan: revec.RevecPlan) -> _ChordRef:
+        """From a shape's mean landmarks, the guide's columns in them, and the anchored plan."""
+        centred = mean_landmarks - mean_landmarks.mean(axis=0)
+        scale = float(np.sqrt((centred**2).sum(axis=1).mean()))
+        return cls(plan, np.asarray(mean_landmarks)[list(cols)], max(scale, MIN_LANDMARK_SPREAD_PX))
+
+
+def _chord_frames(
+    anchors: np.ndarray, ref: _ChordRef
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each knot's own frame from the anchors around it (see ``_to_chord``).
+
+    A knot between two anchors is measured from the first along their chord, in chord lengths;
+    an anchor's own knot from the anchor along the mean direction of its chords; a knot beyond
+    the last (or before the first) anchor of an open curve from that anchor, along the outward
+    chord, in units of the face scale (the end of a seam runs on past its landmark by an amount
+    that has nothing to do with the length of the seam's last chord).
+
+    Args:
+        anchors: Guide landmarks per frame (F, g, 2), curve order, face frame.
+        ref: The plan and mean guide.
+
+    Returns:
+        ``origin`` (F, K, 2), unit ``axis`` (F, K, 2) and ``scale`` (F, K, 1).
+    """
+    plan = ref.plan
+    closed = plan.closed
+    n_frames, g = anchors.shape[:2]
+    mg = ref.mean_guide
+    if closed:
+        chord, mean_chord = np.roll(anchors, -1, axis=1) - anchors, np.roll(mg, -1, axis=0) - mg
+    else:
+        chord, mean_chord = anchors[:, 1:] - anchors[:, :-1], mg[1:] - mg[:-1]
+    # A chord that collapses (a seam seen edge-on) keeps a direction: a little of the mean one.
+    mean_dir = mean_chord / np.maximum(np.linalg.norm(mean_chord, axis=-1, keepdims=True), 1e-12)
+    chord = chord + CHORD_PRIOR * ref.face_scale * mean_dir[None]
+    length = np.linalg.norm(chord, axis=-1, keepdims=True)
+    unit = chord / length
+    n_chords = chord.shape[1]
+    origin = np.empty((n_frames, plan.k, 2))
+    axis = np.empty((n_frames, plan.k, 2))
+    scale = np.empty((n_frames, plan.k, 1))
+
+    def outward(a: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Origin and direction past an open curve's first (a < 0) or last landmark."""
+        if a < 0:
+            return anchors[:, 0], -unit[:, 0]
+        return anchors[:, g - 1], unit[:, n_chords - 1]
+
+    starts = np.concatenate([[0], np.cumsum(plan.gaps)]).astype(int)
+    lead = 0 if closed else int(plan.ends[0])
+    # Knots inside each gap (after the gap's first, fixed knot).
+    for f, count in enumerate(plan.gaps):
+        a = f - lead  # the landmark at the start of this gap; -1 before the first one
+        knots = slice(starts[f] + 1, starts[f] + count)
+        if 0 <= a < n_chords:
+            origin[:, knots], axis[:, knots] = anchors[:, a, None], unit[:, a, None]
+            scale[:, knots] = length[:, a, None]
+        else:
+            o, u = outward(a)
+            origin[:, knots], axis[:, knots], scale[:, knots] = o[:, None], u[:, None], ref.face_scale
+    # The fixed knots: on a landmark, or an open curve's ends past its first / last landmark.
+    n_fixed = len(plan.gaps) + (0 if closed else 1)
+    for f in range(n_fixed):
+        i = int(starts[f]) if f < len(plan.gaps) else plan.k - 1
+        a = f - lead
+        if not 0 <= a < g:
+            origin[:, i], axis[:, i] = outward(a)
+            scale[:, i] = ref.face_scale
+            continue
+        near = [(a - 1) % n_chords, a] if closed else [c for c in (a - 1, a) if 0 <= c < n_chords]
+        direction = unit[:, near].sum(axis=1)
+        origin[:, i] = anchors[:, a]
+        axis[:, i] = direction / np.maximum(np.linalg.norm(direction, axis=-1, keepdims=True), 1e-12)
+        scale[:, i] = length[:, near].mean(axis=1)
+    return origin, axis, scale
+
+
+def _to_chord(keys: np.ndarray, anchors: np.ndarray, ref: _ChordRef) -> np.ndarray:
+    """Keys (F, K, 8), face frame, as offsets in each knot's chord frame (``_chord_frames``).
+
+    Between two landmarks on the curve an artist's curve keeps its shape relative to their
+    chord, however the face stretches: a sideburn drawn twice as long keeps its U-shaped bottom.
+    """
+    origin, t, span = _chord_frames(anchors, ref)
+    n = np.stack([-t[..., 1], t[..., 0]], axis=-1)
+    out = np.empty_like(keys)
+    for c in range(0, POINT_COLS, 2):
+        v = keys[..., c : c + 2] - (origin if c == 0 else 0.0)
+        out[..., c] = (v * t).sum(-1) / span[..., 0]
+        out[..., c + 1] = (v * n).sum(-1) / span[..., 0]
+    return out
+
+
+def _from_chord(enc: np.ndarray, anchors: np.ndarray, ref: _ChordRef) -> np.ndarray:
+    """Inverse of ``_to_chord``."""
+    origin, t, span = _chord_frames(anchors, ref)
+    n = np.stack([-t[..., 1], t[..., 0]], axis=-1)
+    out = np.empty_like(enc)
+    for c in range(0, POINT_COLS, 2):
+        v = span * (enc[..., c : c + 1] * t + enc[..., c + 1 : c + 2] * n)
+        out[..., c : c + 2] = v + (origin if c == 0 else 0.0)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class _ArcModel:
+    """How long the curve is between consecutive guide landmarks, from the landmarks' chords.
+
+    Landmarks are often defined by where they sit along the artist's contour (evenly spaced
+    along an arc, as in the LAIKA data and most face-landmark conventions), so the curve's
+    length between two of them is predictable from a neighbouring chord even where the curve
+    bulges far away from its own: a sideburn drawn longer hangs further below its last pair of
+    landmarks. Each gap's length is the inverse-variance weighted combination of the
+    predictions ``log L_j = log c_k + mu[j, k]`` from every chord ``k``; the weights come from
+    the training keys, so a gap whose length follows no chord keeps about its own chord.
+
+    ``mu``, ``weight``: Shape (G, G), G gaps between guide landmarks; ``weight`` rows sum to 1.
+    """
+
+    mu: np.ndarray
+    weight: np.ndarray
+
+    @classmethod
+    def learn(cls, lengths: np.ndarray, chords: np.ndarray) -> _ArcModel:
+        """From the artist's gap lengths and the landmark chords (S, G) of the training keys."""
+        r = np.log(np.maximum(lengths, ARC_MIN_PX))[:, :, None] - np.log(
+            np.maximum(chords, ARC_MIN_PX)
+        )[:, None, :]
+        mu = r.mean(axis=0)
+        inv = 1.0 / (r.var(axis=0) + ARC_VAR_FLOOR)
+        return cls(mu, inv / inv.sum(axis=1, keepdims=True))
+
+    def lengths(self, chords: np.ndarray) -> np.ndarray:
+        """Predicted gap lengths (F, G) from chords (F, G); never shorter than the chord."""
+        logc = np.log(np.maximum(chords, ARC_MIN_PX))
+        pred = np.exp(np.einsum("jk,fjk->fj", self.weight, logc[:, None, :] + self.mu[None]))
+        return np.maximum(pred, chords)
+
+
+def _gap_chords(guide: np.ndarray, closed: bool) -> np.ndarray:
+    """Chord vectors between consecutive guide landmarks (F, G, 2); closed curves wrap."""
+    nxt = np.roll(guide, -1, axis=1) if closed else guide[:, 1:]
+    return nxt - guide[:, : nxt.shape[1]]
+
+
+def _gap_lengths(keys: Sequence[np.ndarray], plan: revec.RevecPlan) -> np.ndarray:
+    """Arc length of each key between consecutive anchor knots of an anchored plan.
+
+    Args:
+        keys: Re-vectorised keys (K, 8) with knots on the anchors (``plan_anchored``).
+        plan: Their plan.
+
+    Returns:
+        Shape: (S, G), G gaps between anchors.
+    """
+    starts = np.concatenate([[0], np.cumsum(plan.gaps)]).astype(int)
+    closed = plan.closed
+    if closed:
+        fixed = starts[: len(plan.gaps) + 1]
+    else:
+        lead, n_anchor = int(plan.ends[0]), len(plan.gaps) + 1 - int(plan.ends[0]) - int(plan.ends[1])
+        fixed = starts[lead : lead + n_anchor]
+    t = np.linspace(0.0, 1.0, ARC_SAMPLES + 1)
+    out = []
+    for key in keys:
+        seg = curves.eval_segments(curves.bezier_segments(key, closed), t)
+        seg_len = np.linalg.norm(np.diff(seg, axis=1), axis=2).sum(axis=1)
+        cum = np.concatenate([[0.0], np.cumsum(seg_len)])
+        out.append(cum[fixed[1:]] - cum[fixed[:-1]])
+    return np.asarray(out)
+
+
+def _bezier_length(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
+    """Lengths of cubic Beziers given by control points (..., 2), by ``ARC_SAMPLES`` chords."""
+    t = np.linspace(0.0, 1.0, ARC_SAMPLES + 1)
+    b = curves.bernstein(t)  # (Q, 4)
+    pts = sum(b[:, i, None] * c[..., None, :] for i, c in enumerate((p0, p1, p2, p3)))
+    return np.linalg.norm(np.diff(pts, axis=-2), axis=-1).sum(axis=-1)
+
+
+def _arc_handles(guide: np.ndarray, arc: _ArcModel, closed: bool) -> np.ndarray:
+    """A smooth curve through the guide landmarks whose gaps have the predicted lengths.
+
+    At each landmark the curve runs along its neighbouring chords, weighted by how straight
+    the curve is predicted to be there (chord over length, to ``ARC_TANGENT_POWER``), so a
+    gap that bulges (the bottom of a sideburn) takes its direction from the straight sides
+    around it. Each gap's two handles get the one length that gives the gap its predicted arc
+    length (never less than the Catmull-Rom third of the chord).
+
+    Args:
+        guide: Landmarks per frame in curve order (F, g, 2).
+        arc: The gap-length model.
+        closed: Whether the curve closes.
+
+    Returns:
+        Shape: (F, g, 6) knots with relative handles.
+    """
+    chord = _gap_chords(guide, closed)
+    c = np.linalg.norm(chord, axis=-1)
+    d = chord / np.maximum(c, ARC_MIN_PX)[..., None]
+    target = arc.lengths(c)
+    wd = ((c / np.maximum(target, ARC_MIN_PX)) ** ARC_TANGENT_POWER)[..., None] * d
+    if closed:
+        t = wd + np.roll(wd, 1, axis=1)
+    else:
+        t = np.zeros_like(guide)
+        t[:, :-1] += wd
+        t[:, 1:] += wd
+    tn = np.linalg.norm(t, axis=-1, keepdims=True)
+    t = np.where(tn > 1e-12, t / np.maximum(tn, 1e-12), 0.0)
+    nxt = (lambda a: np.roll(a, -1, axis=1)) if closed else (lambda a: a[:, 1:])
+    a0, a1 = guide[:, : chord.shape[1]], nxt(guide)
+    t0, t1 = t[:, : chord.shape[1]], nxt(t)
+    # Bisection for the handle length giving each gap its length (monotone once past c/3).
+    lo = np.zeros_like(c)
+    hi = np.maximum(target, ARC_MIN_PX)
+    for _ in range(ARC_BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        m = mid[..., None]
+        short = _bezier_length(a0, a0 + m * t0, a1 - m * t1, a1) < target
+        lo = np.where(short, mid, lo)
+        hi = np.where(short, hi, mid)
+    h = np.maximum(0.5 * (lo + hi), c / 3.0)
+    out = np.zeros(guide.shape[:2] + (6,))
+    out[..., :2] = guide
+    n_gaps = chord.shape[1]
+    out[:, :n_gaps, 4:6] = h[..., None] * t0
+    if closed:
+        out[..., 2:4] = -np.roll(h, 1, axis=1)[..., None] * t
+    else:
+        out[:, 1:, 2:4] = -h[..., None] * t1
+        out[:, 0, 2:4] = -out[:, 0, 4:6]
+        out[:, -1, 4:6] = -out[:, -1, 2:4]
+    return out
+
+
+def _baseline(
+    guide: np.ndarray, plan: revec.RevecPlan, frames: _Frames, arc: Optional[_ArcModel] = None
+) -> np.ndarray:
     """A smooth curve through the guide landmarks, re-vectorised like the targets, face frame.
 
     Args:
         guide: Guide landmarks per frame, curve order (F, g, 2), _img space.
         plan: The shape's anchored plan (face-frame axis).
         frames: The frames' face frames.
+        arc: Gap lengths to give the curve (``_arc_handles``); None = Catmull-Rom.
 
     Returns:
         Shape: (F, 8K).
     """
     if len(guide) == 0:
         return np.zeros((0, plan.k * POINT_COLS))
-    smooth = [curves.catmull_rom_handles(g, plan.closed) for g in guide]
+    if arc is None:
+        smooth = [curves.catmull_rom_handles(g, plan.closed) for g in guide]
+    else:
+        smooth = list(_arc_handles(guide, arc, plan.closed))
     fitted = revec.revectorise_many(smooth, frames.plans_in_frames(plan), list(guide), False)
     return np.stack([frames.key_to_face(rv.points, j).reshape(-1) for j, rv in enumerate(fitted)])
 
@@ -1051,10 +1491,9 @@ def _cv_folds(groups: np.ndarray) -> List[np.ndarray]:
 
 def _cv_errors(
     feats: np.ndarray,
-    resid: np.ndarray,
+    fold_data: Sequence[Tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], np.ndarray]]],
     folds: Sequence[np.ndarray],
     grid: Sequence[float],
-    decode: Callable[[np.ndarray, np.ndarray], np.ndarray],
     truth: np.ndarray,
     noise_var: float,
 ) -> Tuple[np.ndarray, np.ndarray]:
@@ -1062,10 +1501,10 @@ def _cv_errors(
 
     Args:
         feats: Features (S, D).
-        resid: What the regression predicts (S, T), in its own encoding.
+        fold_data: Per fold, what the regression predicts (S, T) in its own encoding and
+            ``decode(predicted rows, test mask) -> face-frame target rows``.
         folds: Boolean test masks.
         grid: Relative ridge strengths.
-        decode: ``(predicted rows, test mask) -> face-frame target rows``.
         truth: Face-frame targets (S, T).
         noise_var: Expected landmark noise variance (px^2 per coordinate), see ``_ridge_fit``.
 
@@ -1075,7 +1514,7 @@ def _cv_errors(
     """
     errs = np.zeros(len(grid))
     preds = np.full((len(grid),) + truth.shape, np.nan)
-    for test in folds:
+    for test, (resid, decode) in zip(folds, fold_data):
         train = ~test
         if train.sum() < 2:
             continue
@@ -1285,6 +1724,43 @@ def _local_quadratic(run: np.ndarray, sigma: float, noise_px: float) -> np.ndarr
             robust[t - lo] = 1.0  # the frame itself always counts
         out[t] = coef[0]
     return out.reshape(run.shape)
+
+
+def _arc_array(
+    arrays: Mapping[str, np.ndarray], i: int, key: str, doc: Mapping[str, Any], path: str
+) -> Optional[np.ndarray]:
+    """A shape's gap-length array, or None for a Catmull-Rom guide curve (and schema 1)."""
+    baseline = str(doc.get("baseline", "catmull_rom"))
+    if baseline not in BASELINES:
+        raise ModelSchemaError(
+            f"shape {doc.get('name')!r} has unknown guide curve {baseline!r} (known: "
+            f"{', '.join(BASELINES)}); retrain the rig",
+            path=path,
+        )
+    if baseline == "catmull_rom":
+        return None
+    if f"{i}.{key}" not in arrays:
+        raise ModelError(
+            f"shape {doc.get('name')!r} needs array '{i}.{key}', missing from the rig arrays; "
+            "copy the whole model folder again",
+            path=path,
+        )
+    return arrays[f"{i}.{key}"]
+
+
+def _encoding_from_doc(doc: Mapping[str, Any], path: str) -> str:
+    """A shape's residual encoding; schema 1 stored only ``local`` (True = ``"span"``)."""
+    if "encoding" not in doc:
+        return "span" if bool(doc.get("local", False)) else "face"
+    enc = str(doc["encoding"])
+    if enc not in ENCODINGS + LEGACY_ENCODINGS:
+        raise ModelSchemaError(
+            f"shape {doc.get('name')!r} has unknown encoding {enc!r} (known: "
+            f"{', '.join(ENCODINGS + LEGACY_ENCODINGS)}); retrain the rig or use the SeamRoto "
+            "version that wrote it",
+            path=path,
+        )
+    return enc
 
 
 def _plan_from_doc(doc: Mapping[str, Any]) -> revec.RevecPlan:

@@ -1,10 +1,10 @@
-"""Rebuild the bundled demo character (``models/mara/v1``) from synthetic shots, reproducibly.
+"""Rebuild the bundled demo character (``models/mara/v2``) from synthetic shots, reproducibly.
 
     .venv/bin/python -m training.make_demo_model            # what `make demo-model` runs
 
 Five synthetic shots of the character ``mara`` (seeds 1-5, 48 frames, 1920x1080) are rendered
 with ``seamroto synth`` into a work folder, the character is trained on them with a fixed seed,
-and the model is written to ``models/mara/v1`` (a new ``_vN`` if that exists: move the old one
+and the model is written to ``models/mara/v2`` (a new ``_vN`` if that exists: move the old one
 away first to replace it). Metrics in its card are measured on held-out frames.
 """
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "seamroto_demo_shots",
                         help="where the synthetic training shots go (reused when present)")
-    parser.add_argument("-o", "--output", type=Path, default=BUNDLED_MODELS_DIR / DEMO_CHARACTER / "v1")
+    parser.add_argument("-o", "--output", type=Path, default=BUNDLED_MODELS_DIR / DEMO_CHARACTER / "v2")
     parser.add_argument("--minutes", type=float, default=None, help="training time budget")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the config's)")
     args = parser.parse_args(argv)

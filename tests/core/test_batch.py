@@ -237,12 +237,13 @@ def _attempts(log: Path, shot: str) -> int:
     return log.read_text(encoding="utf-8").count(f"=== {shot}: tracking")
 
 
-def test_a_manifest_models_folder_wins_a_version_tie_with_the_bundled_models(tmp_path: Path) -> None:
-    from seamroto.config import BUNDLED_MODELS_DIR
-
-    if not (BUNDLED_MODELS_DIR / "mara" / "v1" / "card.json").is_file():
-        pytest.skip("no bundled mara/v1 to tie with")
-    ours = _fake_model(tmp_path / "models", "mara", "v001")
+def test_the_first_search_path_with_the_character_wins(tmp_path: Path, monkeypatch) -> None:
+    # a newer mara elsewhere on the path (SEAMROTO_MODELS, the bundled demo) must not outrank
+    # the manifest's own models folder; within that folder the newest version wins.
+    _fake_model(tmp_path / "elsewhere", "mara", "v9")
+    monkeypatch.setenv("SEAMROTO_MODELS", str(tmp_path / "elsewhere"))
+    _fake_model(tmp_path / "models", "mara", "v1")
+    ours = _fake_model(tmp_path / "models", "mara", "v002")
     m = tmp_path / "m.yaml"
     m.write_text("models: [models]\nshots:\n  - {shot: sh, plates: p/sh.####.exr, character: mara, output: out/sh}\n")
     assert read_manifest(m).shots[0].model_dir == ours

@@ -126,3 +126,17 @@ def test_prepare_runs_in_the_decode_thread(farm_plates) -> None:
     assert [f for f, _ in out] == list(seq.frames)
     assert all(name.startswith("seamroto-plates") for name in seen)
     assert out[0][1] == pytest.approx(float(seq.read(seq.first).mean()))
+
+
+def test_a_shot_without_a_face_is_flagged_and_keeps_no_points(tiny_model, tmp_path) -> None:
+    from seamroto.pipeline import TrackOptions, track_shot
+    from seamroto.plates import write_frame
+
+    rng = np.random.default_rng(5)
+    backdrop = np.full((144, 256, 3), 0.18, np.float32) + rng.normal(0, 0.01, (144, 256, 3)).astype(np.float32)
+    for frame in range(1, 5):
+        write_frame(tmp_path / f"empty.{frame:04d}.exr", backdrop)
+    result, *_ = track_shot(str(tmp_path / "empty.####.exr"), tiny_model, TrackOptions())
+    assert list(result.flagged_frames) == [1, 2, 3, 4]
+    assert all("no face" in result.flag_reasons[f] for f in result.flagged_frames)
+    assert all(not t.samples for t in result.tracks)

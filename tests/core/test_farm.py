@@ -149,8 +149,8 @@ def test_openjd_run_through_path_mapping_writes_what_seamroto_track_writes(
         shutil.copytree(Path(farm_plates[name]).parent, src / "plates" / name)
     shutil.copytree(tiny_model, src / "models" / "mara" / "v001")
     pattern = {n: f"plates/{n}/{Path(farm_plates[n]).name}" for n in ("s1", "s2")}
-    # Plain ``mara``: the bundled demo model ``mara/v1`` is on the search path too and v001 == v1,
-    # so this also checks that the manifest's own models folder wins the tie (it once did not).
+    # Plain ``mara``: the bundled demo model is on the search path too, so this also checks that
+    # the manifest's own models folder wins (it once lost a v001 == v1 tie to the demo model).
     (src / "feature.yaml").write_text(
         "models: [models]\n"
         "shots:\n"

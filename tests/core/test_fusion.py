@@ -11,6 +11,7 @@ import pytest
 from scipy.linalg import cholesky_banded
 
 from seamroto import fusion
+from seamroto.confidence import ErrorModel
 from seamroto.errors import ShapeError
 from seamroto.flow import PointFlow
 
@@ -22,6 +23,7 @@ TOL = {
     "outlier_fused": 1.5,  # fused error on a frame whose detection was an outlier
     "outlier_weight": 0.3,  # weight an outlier detection may keep
     "flow_only": 1.0,  # error on frames filled by flow alone
+    "occluded_error": 2.0,  # error on frames whose detection and own flow follow an occluder
     "linear_algebra": 1e-9,
 }
 DET_SIGMA = 1.0
@@ -280,3 +282,57 @@ def test_normal_matrix_and_posterior_variance_match_dense_algebra() -> None:
 def test_confidence_is_probability_within_tolerance() -> None:
     c = fusion._confidence(np.array([1e-3, 3.0 / math.sqrt(2 * math.log(2)), np.inf]), 3.0)
     np.testing.assert_allclose(c, [1.0, 0.5, 0.0], atol=1e-9)
+
+
+def test_an_occluded_landmark_drops_its_own_flow_and_rides_on_the_face() -> None:
+    s = _scene(seed=5)
+    j, gap = 3, slice(20, 24)
+    s.conf[gap, j] *= 0.1  # the detector's confidence collapses: p3 is covered
+    s.det[gap, j] += (8.0, 6.0)  # ... and its detections are wrong
+    fd, bd = s.fwd.displacement.copy(), s.bwd.displacement.copy()
+    fd[19:24, j] += (3.0, -2.0)  # LK follows the occluder, and agrees both ways
+    bd[20:25, j] -= (3.0, -2.0)
+    s = dataclasses.replace(s, fwd=PointFlow(fd, s.fwd.reliability), bwd=PointFlow(bd, s.bwd.reliability))
+    res = _fuse(s)
+    err = np.linalg.norm(res.points[gap, j] - s.truth[gap, j], axis=-1)
+    assert err.max() < TOL["occluded_error"]
+    before = _fuse(s, params=fusion.FusionParams(occlusion_ratio=0.0, occlusion_power=0.0))
+    assert np.linalg.norm(before.points[gap, j] - s.truth[gap, j], axis=-1).max() > err.max()
+
+
+def test_relative_confidence_is_against_each_landmarks_own_level() -> None:
+    conf = np.array([[0.2, 0.8], [0.2, 0.8], [0.05, 0.8], [0.2, 0.0]])
+    ok = conf > 0
+    rel = fusion.relative_confidence(conf, ok)
+    np.testing.assert_allclose(rel[:, 0], [1.0, 1.0, 0.25, 1.0])
+    np.testing.assert_allclose(rel[:3, 1], 1.0)
+    assert rel[3, 1] == 1.0  # no detection: neutral
+
+
+def test_confidence_follows_the_detectors_own_and_ignores_a_dismissed_outlier() -> None:
+    s = _scene()
+    s.conf[:, 1] = 0.05  # a landmark the detector is never sure of
+    s.det[30, 2] += (25.0, 0.0)  # a clear outlier: the track dismisses it and stays right
+    res = _fuse(s)
+    assert np.median(res.confidence[:, 1]) < fusion.FusionParams().confidence_threshold
+    assert np.median(res.confidence[:, 0]) > 0.9
+    assert np.linalg.norm(res.points[30, 2] - s.truth[30, 2]) < TOL["outlier_fused"]
+    assert res.confidence[30, 2] > 0.9
+    posterior_only = _fuse(s, params=fusion.FusionParams(error_model=None))
+    assert np.median(posterior_only.confidence[:, 1]) > np.median(res.confidence[:, 1])
+
+
+def test_a_frame_where_many_landmarks_are_each_fairly_unsure_is_flagged() -> None:
+    s = _scene(f=20)
+    i = 10
+    s.conf[i, :N_CONT] *= 0.12  # every continuous landmark less sure on this frame
+    # a fixed error model: the test is about the rule, not about the calibrated defaults
+    model = ErrorModel(residual_gain=0.5, detector_px=0.158, floor_px=0.192)
+    params = fusion.FusionParams(confidence_threshold=0.0, frame_flag_probability=0.5, error_model=model)
+    res = _fuse(s, params=params)
+    p_any = 1.0 - np.prod(res.confidence, axis=1)
+    assert p_any[i] == p_any.max() and (res.confidence[i] > 0.0).all()
+    for k, frame in enumerate(res.frames):
+        assert (frame in res.flagged_frames) == (p_any[k] > params.frame_flag_probability)
+    assert FIRST + i in res.flagged_frames and "likely that a landmark is off" in res.reasons[FIRST + i]
+    assert len(res.flagged_frames) < len(res.frames) // 2

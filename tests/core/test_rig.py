@@ -36,8 +36,22 @@ from seamroto.laika import laika_frame_shapes, load_laika
 
 # Tolerances (px unless noted).
 TOY_EXACT_PX = 0.05  # toy shapes are exact functions of the landmarks
-LAIKA_EYES_BROWS_PX = 1.0  # held-out frames, measured 0.4-0.8
-LAIKA_MEAN_PX = 1.5  # held-out frames, mean over the nine shapes, measured 1.05-1.37
+LAIKA_EYES_BROWS_PX = 1.0  # held-out frames, measured 0.3-0.5
+LAIKA_MEAN_PX = 1.5  # held-out frames, mean over the nine shapes, measured 0.78
+# Shot 2 held out, rig learned from shots 0 and 1 (issue 4): per shape, measured sideburns
+# 2.0 (left) and 3.8 (right; 3.7 and 6.6 before gap-length guide curves), seams 0.6-1.7
+# (0.6-2.1 before), mean of these five 1.9 (2.9 before).
+LAIKA_SHOT2_PX = {
+    "left_sideburn": 2.6,
+    "right_sideburn": 4.5,
+    "left_seam": 1.9,
+    "nose_seam": 1.0,
+    "right_seam": 2.0,
+}
+LAIKA_SHOT2_MEAN_PX = 2.2
+# Stadium puppet: gap-length guide curve on a held-out shape twice as long as any trained on,
+# measured 1.03 px (1.61 with the Catmull-Rom guide curve of schema 1 rigs).
+STADIUM_PX = 1.3
 SYNTH_MEAN_PX = 0.5
 SYNTH_IOU = 0.97
 BAND_INSIDE = 0.99  # coverage of the band mask along the seam
@@ -228,7 +242,7 @@ def test_save_load_round_trip_is_exact(toy_rig: rig.Rig, tmp_path: Path) -> None
     written = toy_rig.save(tmp_path)
     assert [p.name for p in written] == [rig.RIG_JSON, rig.RIG_NPZ]
     doc = json.loads((tmp_path / rig.RIG_JSON).read_text())
-    assert doc["schema"] == "SeamRotoRig.1"
+    assert doc["schema"] == rig.RIG_SCHEMA == "SeamRotoRig.2"
     with np.load(tmp_path / rig.RIG_NPZ, allow_pickle=False) as npz:
         assert all(npz[k].dtype == np.float64 for k in npz.files)
     back = rig.Rig.load(tmp_path)
@@ -263,6 +277,58 @@ def test_load_detects_schema_and_checksum(toy_rig: rig.Rig, tmp_path: Path) -> N
     (tmp_path / rig.RIG_JSON).write_text(json.dumps(doc))
     with pytest.raises(ModelSchemaError):
         rig.Rig.load(tmp_path)
+
+
+def _as_schema_1(folder: Path) -> None:
+    """Rewrite a saved rig's JSON as schema 1 wrote it (``local`` instead of ``encoding``)."""
+    doc = json.loads((folder / rig.RIG_JSON).read_text())
+    doc["schema"] = "SeamRotoRig.1"
+    for s in doc["shapes"]:
+        assert s.pop("baseline") == "catmull_rom"
+        s["local"] = s.pop("encoding") != "face"
+    (folder / rig.RIG_JSON).write_text(json.dumps(doc))
+
+
+def test_schema_1_rig_loads_and_applies_the_same(toy_rig: rig.Rig, tmp_path: Path) -> None:
+    toy_rig.save(tmp_path)
+    _as_schema_1(tmp_path)
+    back = rig.Rig.load(tmp_path)
+    assert [s.encoding for s in back.shapes] == [s.encoding for s in toy_rig.shapes]
+    pts, frames = _points(toy_annotation(14, frames=5))
+    for name, fs in toy_rig.apply(pts, frames=frames).items():
+        np.testing.assert_array_equal(fs.points, back.apply(pts, frames=frames)[name].points)
+    doc = json.loads((tmp_path / rig.RIG_JSON).read_text())
+    doc["shapes"][0]["local"] = True
+    (tmp_path / rig.RIG_JSON).write_text(json.dumps(doc))
+    migrated = rig.Rig.load(tmp_path).shapes[0]
+    assert migrated.encoding == "span" and migrated.local and migrated.baseline == "catmull_rom"
+    # Saving again writes the current schema.
+    rig.Rig.load(tmp_path).save(tmp_path / "v2")
+    assert json.loads((tmp_path / "v2" / rig.RIG_JSON).read_text())["schema"] == rig.RIG_SCHEMA
+
+
+def test_bundled_demo_rig_still_loads() -> None:
+    folder = Path(__file__).resolve().parents[2] / "models" / "mara" / "v2"
+    if not (folder / rig.RIG_JSON).is_file():
+        pytest.skip("models/mara/v2 is not in this checkout")
+    r = rig.Rig.load(folder)
+    pts = np.zeros((2, len(r.landmark_names), 2))
+    for s in r.shapes:
+        idx = [r.landmark_names.index(n) for n in s.landmarks]
+        pts[:, idx] = s.mean_landmarks + np.array([500.0, 400.0])
+    fitted = r.apply(pts)
+    assert all(np.isfinite(fs.points).all() for fs in fitted.values())
+
+
+def test_unknown_encoding_or_guide_curve_is_a_schema_error(toy_rig: rig.Rig, tmp_path: Path) -> None:
+    for key, value in (("encoding", "spline"), ("baseline", "bspline")):
+        folder = tmp_path / key
+        toy_rig.save(folder)
+        doc = json.loads((folder / rig.RIG_JSON).read_text())
+        doc["shapes"][0][key] = value
+        (folder / rig.RIG_JSON).write_text(json.dumps(doc))
+        with pytest.raises(ModelSchemaError, match=value):
+            rig.Rig.load(folder)
 
 
 # --- bad ground truth ----------------------------------------------------------------------
@@ -346,12 +412,82 @@ def test_seam_band_follows_an_animated_seam() -> None:
     assert band.key_frames == seam.key_frames and band.layer == ("seam",)
 
 
+# --- guide curves from evenly spaced landmarks ---------------------------------------------
+
+STADIUM_NAMES = tuple(f"s{i}" for i in range(6))
+STADIUM_RADIUS = 20.0
+KAPPA = 4.0 / 3.0 * np.tan(np.pi / 8.0)
+
+
+def _stadium_key(height: float, with_midpoints: bool) -> np.ndarray:
+    """A sideburn-like stadium (straight sides, round ends), clockwise from its top; the artist
+    adds a knot in the middle of each side on some keys, so the point count varies."""
+    r, h, k = STADIUM_RADIUS, height, KAPPA * STADIUM_RADIUS
+    hs = h / (6.0 if with_midpoints else 3.0)
+    knots = [((0, -r), (-k, 0), (k, 0)), ((r, 0), (0, -k), (0, hs))]
+    if with_midpoints:
+        knots.append(((r, h / 2), (0, -hs), (0, hs)))
+    knots += [((r, h), (0, -hs), (0, k)), ((0, h + r), (k, 0), (-k, 0)), ((-r, h), (0, k), (0, -hs))]
+    if with_midpoints:
+        knots.append(((-r, h / 2), (0, hs), (0, -hs)))
+    knots.append(((-r, 0), (0, hs), (0, -k)))
+    out = np.zeros((len(knots), 8))
+    for i, (xy, left, right) in enumerate(knots):
+        out[i, :2], out[i, 2:4], out[i, 4:6] = xy, left, right
+    return out
+
+
+def _evenly_along(key: np.ndarray, count: int) -> np.ndarray:
+    """``count`` points evenly spaced in arc length along a closed key, from its first knot."""
+    poly = curves.sample_bezier(key, True, 64)
+    poly = np.vstack([poly, poly[:1]])
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(poly, axis=0), axis=1))])
+    q = np.arange(count) * s[-1] / count
+    return np.stack([np.interp(q, s, poly[:, 0]), np.interp(q, s, poly[:, 1])], axis=1)
+
+
+def _stadium_annotation(seed: int, heights: Tuple[float, float], frames: int = 16) -> Annotation:
+    rng = np.random.default_rng(seed)
+    samples: Dict[str, Dict[int, LandmarkSample]] = {n: {} for n in STADIUM_NAMES}
+    frame_shapes = {}
+    for f in range(frames):
+        key = _stadium_key(rng.uniform(*heights), bool(f % 2))
+        lin, off = _pose(rng, 1.0)
+        out = key.copy()
+        out[:, :2] = key[:, :2] @ lin.T + off
+        for c in (2, 4):
+            out[:, c : c + 2] = key[:, c : c + 2] @ lin.T
+        for n, (x, y) in zip(STADIUM_NAMES, _evenly_along(key, len(STADIUM_NAMES)) @ lin.T + off):
+            samples[n][f] = LandmarkSample(float(x), float(y))
+        frame_shapes[f] = (shape_from_arrays("sideburn", True, {f: out}),)
+    tracks = tuple(LandmarkTrack(n, samples[n]) for n in STADIUM_NAMES)
+    return Annotation(f"stadium:{seed}", None, tracks, (), frame_shapes=frame_shapes)
+
+
+def test_guide_curve_follows_evenly_spaced_landmarks() -> None:
+    """Landmarks evenly spaced along the contour say how long it is between them: a rig learned
+    on short and medium sideburns fits one far longer than either."""
+    train = [_stadium_annotation(1, (30.0, 50.0)), _stadium_annotation(2, (70.0, 90.0))]
+    r = rig.learn_rig(train, STADIUM_NAMES, landmark_noise_px=0.0)
+    s = r.shape("sideburn")
+    assert s.guide == STADIUM_NAMES and s.baseline == "arc"
+    assert s.arc_mu is not None and s.arc_mu.shape == (6, 6)
+    test = _stadium_annotation(3, (150.0, 170.0))
+    fitted = r.apply(tracks_to_array(test.tracks, STADIUM_NAMES, test.frames)[..., :2])["sideburn"]
+    d = [
+        curves.shape_distance(fitted.points[i], test.frame_shapes[f][0].points_array(f), True)
+        for i, f in enumerate(test.frames)
+    ]
+    assert np.mean(d) <= STADIUM_PX, np.mean(d)
+
+
 # --- held-out figures on real and synthetic data -------------------------------------------
 
 
 def _laika_split(laika_dir: Path) -> Tuple[List[Annotation], List[Annotation]]:
     """Even frames of every shot for training, odd frames for testing (interleaved)."""
-    train, test = [], []
+    train: List[Annotation] = []
+    test: List[Annotation] = []
     for ann in load_laika(laika_dir):
         frames = ann.frames
         for part, keep in ((train, set(frames[0::2])), (test, set(frames[1::2]))):
@@ -394,6 +530,34 @@ def test_laika_held_out_frames(laika_dir: Path) -> None:
     for name in ("left_eye", "right_eye", "left_eyebrow", "right_eyebrow"):
         assert errs[name] <= LAIKA_EYES_BROWS_PX, (name, errs[name])
     assert np.mean(list(errs.values())) <= LAIKA_MEAN_PX, errs
+
+
+@pytest.fixture(scope="module")
+def laika_shot2_rig(laika_dir: Path) -> rig.Rig:
+    """The shapes a whole held-out shot used to miss, learned from shots 0 and 1 only."""
+    anns = load_laika(laika_dir)
+    return rig.learn_rig(anns[:2], anns[0].landmark_names(), tuple(LAIKA_SHOT2_PX))
+
+
+def test_laika_whole_shot_held_out(laika_dir: Path, laika_shot2_rig: rig.Rig) -> None:
+    errs = _laika_errors(laika_shot2_rig, load_laika(laika_dir)[2:])
+    for name, tol in LAIKA_SHOT2_PX.items():
+        assert errs[name] <= tol, (name, errs[name])
+    assert np.mean(list(errs.values())) <= LAIKA_SHOT2_MEAN_PX, errs
+    # Learned only from shots 0 and 1.
+    assert [src.split(":")[1] for src in laika_shot2_rig.meta["trained_on"]] == ["shot0", "shot1"]
+
+
+def test_laika_rig_round_trip_is_exact(laika_dir: Path, laika_shot2_rig: rig.Rig, tmp_path: Path) -> None:
+    """Gap-length guide curves, chord and knot encodings survive save and load bit for bit."""
+    laika_shot2_rig.save(tmp_path)
+    back = rig.Rig.load(tmp_path)
+    assert {s.encoding for s in back.shapes} == {s.encoding for s in laika_shot2_rig.shapes}
+    assert any(s.baseline == "arc" for s in back.shapes)
+    ann = load_laika(laika_dir)[2]
+    pts = tracks_to_array(ann.tracks, back.landmark_names, ann.frames[:4])[..., :2]
+    for name, fs in laika_shot2_rig.apply(pts).items():
+        np.testing.assert_array_equal(fs.points, back.apply(pts)[name].points)
 
 
 def test_synthetic_held_out_shot() -> None:
