@@ -41,8 +41,6 @@ logger = logging.getLogger(__name__)
 SUMMARY_CSV = "summary.csv"
 LOGS_DIR = "logs"
 REPORT_DIR_SUFFIX = "_batch"
-#: Bytes a shot holds per pixel and frame while tracking: the float16 RGB plate (6) + a grey copy (1).
-BYTES_PER_PIXEL_FRAME = 7
 #: Share of the available memory the pool may plan to fill.
 MEMORY_HEADROOM = 0.8
 SUMMARY_COLUMNS = ("shot", "status", "frames", "flagged_frames", "seconds", "output", "log", "error")
@@ -94,7 +92,9 @@ def default_jobs(pending: Sequence[Tuple[ShotEntry, ShotDigest]]) -> int:
     except SeamRotoError:
         return jobs
     frames = max(d.last - d.first + 1 for _, d in pending)
-    per_shot = frames * width * height * BYTES_PER_PIXEL_FRAME
+    from seamroto.detection import memory_bytes
+
+    per_shot = memory_bytes(frames, width, height)
     fit = max(1, int(available * MEMORY_HEADROOM // max(1, per_shot)))
     if fit < jobs:
         logger.info("memory fits %d shot(s) at once (%.1f GB each): %d worker(s)", fit, per_shot / 1e9, fit)

@@ -358,12 +358,14 @@ def verify_files(model_dir: PathLike, card: ModelCard) -> None:
             )
 
 
-def load_model(model_dir: PathLike, precision: str = "fp32") -> LandmarkModel:
+def load_model(model_dir: PathLike, precision: str = "fp32", *, threads: Optional[int] = None) -> LandmarkModel:
     """Verify and compile a model folder for CPU inference.
 
     Args:
         model_dir: ``models/<character>/<version>`` folder.
         precision: "fp32" or "int8" (the INT8 IR exists only when export kept it).
+        threads: inference threads; None = every core (a tracker that decodes plates on
+            another thread leaves that core to it).
 
     Returns:
         The compiled model with its card.
@@ -390,8 +392,8 @@ def load_model(model_dir: PathLike, precision: str = "fp32") -> LandmarkModel:
             if name not in card.files:
                 raise ModelError(f"the card's refiner names {name}, which its file list lacks", path=str(root))
     verify_files(root, card)
-    compiled = _compile(root, xml_name, bin_name)
-    refiner = None if card.refiner is None else _compile(root, card.refiner.xml, card.refiner.bin)
+    compiled = _compile(root, xml_name, bin_name, threads)
+    refiner = None if card.refiner is None else _compile(root, card.refiner.xml, card.refiner.bin, threads)
     hint = compiled.get_property("INFERENCE_PRECISION_HINT")
     got = str(hint.get_type_name()) if hasattr(hint, "get_type_name") else str(hint)
     logger.info(
@@ -401,21 +403,21 @@ def load_model(model_dir: PathLike, precision: str = "fp32") -> LandmarkModel:
     return LandmarkModel(root, card, compiled, precision, got, refiner)
 
 
-def compile_config() -> Dict[str, Any]:
+def compile_config(threads: Optional[int] = None) -> Dict[str, Any]:
     """CPU compile properties every SeamRoto model uses (f32 pinned, this machine's threads)."""
     return {
         "INFERENCE_PRECISION_HINT": INFERENCE_PRECISION,
-        "INFERENCE_NUM_THREADS": machine_threads(),
+        "INFERENCE_NUM_THREADS": max(1, threads or machine_threads()),
         "PERFORMANCE_HINT": "LATENCY",
     }
 
 
-def _compile(root: Path, xml_name: str, bin_name: str) -> Any:
+def _compile(root: Path, xml_name: str, bin_name: str, threads: Optional[int] = None) -> Any:
     """Read and compile one verified IR."""
     core = get_core()
     try:
         ov_model = core.read_model(str(root / xml_name), str(root / bin_name))
-        return core.compile_model(ov_model, "CPU", compile_config())
+        return core.compile_model(ov_model, "CPU", compile_config(threads))
     except RuntimeError as err:
         raise ModelError(f"OpenVINO cannot load the IR: {err}", path=str(root / xml_name)) from err
 

@@ -65,13 +65,18 @@ class Character:
         return ModelRef(card.character, card.version, str(card.files.get(xml, "")))
 
 
-def load_character(path: Path, precision: str = "fp32") -> Character:
-    """Verify and load everything in a model folder (hashes first, nothing executed)."""
+def load_character(path: Path, precision: str = "fp32", *, threads: Optional[int] = None) -> Character:
+    """Verify and load everything in a model folder (hashes first, nothing executed).
+
+    ``threads`` are the landmark model's inference threads (None: ``detection.inference_threads``,
+    every core but the one decoding plates).
+    """
+    from seamroto.detection import inference_threads
     from seamroto.face import read_face_model
     from seamroto.models import load_model
     from seamroto.rig import Rig
 
-    model = load_model(path, precision)
+    model = load_model(path, precision, threads=threads or inference_threads())
     return Character(Path(path), model, Rig.load(path), read_face_model(path), read_character(path))
 
 
