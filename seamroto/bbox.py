@@ -1,15 +1,19 @@
 """Bounding-box tracker: key a box once, get it on every frame of the shot, as Nuke nodes.
 
-For rigs, props, crowd puppets and face localisation. Each frame step combines two cues:
+For rigs, props, crowd puppets and face localisation. Each frame combines two cues:
 
-* many Lucas-Kanade points inside the box, flicker-normalised and kept only when their
-  forward-backward round trip closes (``flow.track_points``), with a robust similarity fit
-  (RANSAC) that moves the box centre and scales its size: precise from frame to frame, but it
-  drifts slowly, and it follows the box's content rather than its outline;
+* the box's motion from the key frame: Lucas-Kanade points spread over the key box (no
+  feature, such as the irises, may hold most of them) are found on the frame *straight from
+  the key* (started where the frame-to-frame motion puts them, flicker-normalised, kept when
+  their round trip closes), and a robust similarity fit (RANSAC) moves the box centre and
+  scales its size; measuring from the key means errors do not add up over a long shot, but
+  this follows the box's content rather than its outline;
 * each side of the box found again on its own, by normalised cross-correlation of a strip
-  across that side on the key frame, searched around the prediction: gain- and
-  offset-invariant (stage-light flicker), anchored to the key (no drift), and it follows the
-  silhouette the box was drawn around, including changes of width and height.
+  across that side on the key frame, searched around the motion's prediction: gain- and
+  offset-invariant (stage-light flicker), anchored to the key, and it follows the silhouette
+  the box was drawn around, including changes of width and height. A match far from the
+  prediction is penalised, so a strong edge that does not move with the object (a prop behind
+  the chin, ears at another depth) cannot take a side away.
 
 The box is tracked both ways from its key frame. Frames where fewer than three sides are found
 again keep the motion-only estimate and are flagged. Outputs: a Tracker4 with the four corners
@@ -59,6 +63,12 @@ MIN_BOX_PX = 4.0
 PIXEL_CENTRE = 0.5
 #: Low-pass sigma per pixel of shrink before a strip is resampled (grain must not alias).
 ANTIALIAS = 0.5
+IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+LK_ITERATIONS = 30
+LK_EPSILON = 0.01
+#: LK crops are brought to this grey mean and spread (flicker compensation).
+NORMALISED_MEAN = 128.0
+NORMALISED_STD = 48.0
 
 
 @dataclass(frozen=True)
@@ -66,9 +76,10 @@ class BoxParams:
     """Settings of the box tracker (distances in working pixels).
 
     Attributes:
-        max_points: most LK points per step (corners found inside the box).
+        max_points: most LK points (corners found inside the box).
         point_quality: corner quality level relative to the box's best corner.
-        point_spacing: minimum distance between points as a fraction of the box's short side.
+        point_spacing: minimum distance between points as a fraction of the box's short side
+            (wide, so no single feature, such as the irises, holds most of the points).
         ransac_px: inlier distance of the similarity fits.
         min_points: fewest inlier points for a motion estimate.
         edge_margin: half-width of the strip across each side, as a fraction of the box size.
@@ -77,12 +88,17 @@ class BoxParams:
         search: how far a side is searched from its predicted place, as a fraction of the size.
         min_score: correlation from which a side's match is trusted.
         min_sides: frames with fewer sides matched are flagged.
+        side_free: how far (fraction of the size) a side may move from where the motion puts
+            it before its match is penalised.
+        side_sigma: how fast the penalty grows beyond that (fraction of the size per unit of
+            correlation): a strong edge of the background (a prop behind the chin) or a part at
+            another depth (ears) cannot pull a side far from the object's motion.
         lk: LK settings (flicker normalisation and round-trip check on by default).
     """
 
     max_points: int = 300
     point_quality: float = 0.005
-    point_spacing: float = 0.02
+    point_spacing: float = 0.1
     ransac_px: float = 1.0
     min_points: int = 6
     edge_margin: float = 0.1
@@ -91,6 +107,8 @@ class BoxParams:
     search: float = 0.08
     min_score: float = 0.5
     min_sides: int = 3
+    side_free: float = 0.03
+    side_sigma: float = 0.01
     lk: LKParams = LKParams()
 
 
@@ -268,8 +286,14 @@ class _EdgeTemplates:
             step = 2.0 * m * (w if horizontal else h) / n
             extra = max(1, int(np.ceil(self.params.search * (w if horizontal else h) / step)))
             search = _resampled(gray, self._region(box, side, extra * step), self._size(side, extra))
-            score = cv2.matchTemplate(search, self.strips[side], cv2.TM_CCOEFF_NORMED).reshape(-1)
-            value, pos = _peak_1d(np.nan_to_num(score, nan=-1.0))
+            found = cv2.matchTemplate(search, self.strips[side], cv2.TM_CCOEFF_NORMED)
+            score = np.nan_to_num(found.reshape(-1), nan=-1.0)
+            if self.params.side_sigma > 0:  # a match far from the motion's place pays for it
+                size = w if horizontal else h
+                shift = np.abs(np.arange(len(score)) - extra) * step / size
+                over = np.maximum(shift - self.params.side_free, 0.0) / self.params.side_sigma
+                score = score - 0.5 * over**2
+            value, pos = _peak_1d(score)
             if value >= self.params.min_score:
                 sides[side] += (pos - extra) * step
                 matched += 1
@@ -279,16 +303,78 @@ class _EdgeTemplates:
         return (left, top, right - left, bottom - top), matched
 
 
-def _predict(prev: np.ndarray, nxt: np.ndarray, box: Box, params: BoxParams) -> Optional[Box]:
-    """The box moved by LK points and a robust similarity fit (centre moved, size scaled)."""
+def _step_similarity(prev: np.ndarray, nxt: np.ndarray, box: Box, params: BoxParams) -> Optional[np.ndarray]:
+    """Similarity from one frame to the next, from LK points in the box (a guess for the key match)."""
     pts = _corners(prev, box, params)
     if len(pts) < params.min_points:
         return None
     tracked = track_points(prev, nxt, pts, params.lk)
     ok = tracked.reliability > 0
     matrix, _ = _similarity(pts[ok], tracked.points[ok], params)
-    if matrix is None:
+    return matrix
+
+
+def _key_similarity(
+    key: np.ndarray, frame: np.ndarray, key_points: np.ndarray, guess: np.ndarray, params: BoxParams
+) -> Optional[np.ndarray]:
+    """Similarity from the key frame straight onto ``frame``: LK from the key, started at ``guess``.
+
+    Measuring every frame from the key (not frame to frame) means errors do not add up.
+    """
+    if len(key_points) < params.min_points:
         return None
+    found, ok = _lk_from(key, frame, key_points, _apply(guess, key_points), params)
+    matrix, _ = _similarity(key_points[ok], found[ok], params)
+    return matrix
+
+
+def _compose(second: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """The 2x3 affine ``second(first(p))``."""
+    return np.column_stack([second[:, :2] @ first[:, :2], second[:, :2] @ first[:, 2] + second[:, 2]])
+
+
+def _lk_from(
+    key: np.ndarray, frame: np.ndarray, pts: np.ndarray, guess: np.ndarray, params: BoxParams
+) -> Tuple[np.ndarray, np.ndarray]:
+    """LK from the key frame straight onto ``frame`` (started at ``guess``), with a round trip back.
+
+    Both frames are cropped around the points and brought to one grey mean and spread, so
+    stage-light flicker does not bias LK. Coordinates are ``_img`` pixels of the full frame.
+
+    Returns:
+        ``(points, ok)``: Shape: (N, 2) and (N,) bool (the round trip closed within ``fb_max_error_px``).
+    """
+    lk = params.lk
+    h, w = key.shape[:2]
+    reach = lk.window_px * 2 ** lk.max_level
+    both = np.vstack([pts, guess])
+    lo = np.maximum(np.floor(both.min(axis=0) - reach), 0).astype(int)
+    hi = np.minimum(np.ceil(both.max(axis=0) + reach), [w, h]).astype(int)
+    crops = []
+    for img in (key, frame):
+        roi = np.ascontiguousarray(img[lo[1]:hi[1], lo[0]:hi[0]])
+        mean, std = cv2.meanStdDev(roi)
+        gain = NORMALISED_STD / max(float(std[0, 0]), 1.0)
+        crops.append(cv2.convertScaleAbs(roi, alpha=gain, beta=NORMALISED_MEAN - gain * float(mean[0, 0])))
+    origin = lo + PIXEL_CENTRE
+    start = (pts - origin).astype(np.float32).reshape(-1, 1, 2)
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, LK_ITERATIONS, LK_EPSILON)
+    size = (lk.window_px, lk.window_px)
+    fwd, st_f, _ = cv2.calcOpticalFlowPyrLK(
+        crops[0], crops[1], start, (guess - origin).astype(np.float32).reshape(-1, 1, 2), winSize=size,
+        maxLevel=lk.max_level, criteria=crit, flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+    )
+    back, st_b, _ = cv2.calcOpticalFlowPyrLK(
+        crops[1], crops[0], fwd, start.copy(), winSize=size, maxLevel=lk.max_level, criteria=crit,
+        flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+    )
+    err = np.linalg.norm((back - start).reshape(-1, 2), axis=1)
+    ok = (st_f.reshape(-1) == 1) & (st_b.reshape(-1) == 1) & (err <= lk.fb_max_error_px)
+    return fwd.reshape(-1, 2).astype(np.float64) + origin, ok
+
+
+def _box_of(matrix: np.ndarray, box: Box) -> Box:
+    """The key box moved by a similarity: centre mapped, size scaled."""
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     cx, cy = _apply(matrix, np.array([[box[0] + box[2] / 2.0, box[1] + box[3] / 2.0]]))[0]
     w, h = box[2] * scale, box[3] * scale
@@ -334,19 +420,24 @@ def track_box_frames(
     h, w = frames[frame].shape[:2]
     key_box = check_box(box, w, h, frame)
     edges = _EdgeTemplates(frames[frame], key_box, params)
+    key_points = _corners(frames[frame], key_box, params)
     boxes: Dict[int, Box] = {frame: key_box}
     confidence: Dict[int, float] = {frame: 1.0}
     flagged: List[int] = []
     done = 0
     for direction in (+1, -1):
         current = key_box
+        motion = IDENTITY  # key -> current frame
         f = frame
         while f + direction in frames:
             g = f + direction
             if sink.cancelled:
                 raise CancelledError("box tracking was cancelled; nothing was written", frame=g)
-            predicted = _predict(frames[f], frames[g], current, params) or current
-            current, matched = edges.refine(frames[g], predicted)
+            step = _step_similarity(frames[f], frames[g], current, params)
+            guess = motion if step is None else _compose(step, motion)
+            measured = _key_similarity(frames[frame], frames[g], key_points, guess, params)
+            motion = measured if measured is not None else guess
+            current, matched = edges.refine(frames[g], _box_of(motion, key_box))
             if matched < params.min_sides:
                 flagged.append(g)
             boxes[g] = current

@@ -105,6 +105,17 @@ class FlowProvider(Protocol):
         """The field that carries frame ``src`` onto frame ``dst``."""
 
 
+class FrameSource(Protocol):
+    """The grey frames motion was measured on: ``gray(frame)`` at ``scale`` working px per plate px."""
+
+    @property
+    def scale(self) -> Tuple[float, float]:
+        """(sx, sy) working pixels per plate pixel."""
+
+    def gray(self, frame: int) -> np.ndarray:
+        """The grey uint8 working frame. Shape: (h, w)."""
+
+
 class FieldCache:
     """Least-recently-used fields by (src, dst), bounded in bytes (one field always fits)."""
 
@@ -207,6 +218,15 @@ class DenseFlowProvider:
             dis = cv2.DISOpticalFlow.create(DIS_PRESETS[preset])
             dis.setFinestScale(self.finest_scale)
             self._calc = lambda a, b: np.asarray(dis.calc(a, b, np.zeros(a.shape + (2,), np.float32)), np.float32)
+
+    @property
+    def scale(self) -> Tuple[float, float]:
+        """(sx, sy) working pixels per plate pixel."""
+        return self._scale
+
+    def gray(self, frame: int) -> np.ndarray:
+        """The grey working frame DIS reads (``FrameSource``)."""
+        return self._frames[frame]
 
     def flow(self, src: int, dst: int) -> FlowField:
         """DIS flow from ``src`` to ``dst`` (cached)."""

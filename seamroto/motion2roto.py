@@ -27,7 +27,14 @@ from seamroto.errors import (
     ShapeNotFoundError,
 )
 from seamroto.fileio import atomic_write_text, staged_dir
-from seamroto.flowfield import DEFAULT_PRESET, DenseFlowProvider, FlowProvider, read_working_frames, working_scale
+from seamroto.flowfield import (
+    DEFAULT_PRESET,
+    DenseFlowProvider,
+    FlowProvider,
+    FrameSource,
+    read_working_frames,
+    working_scale,
+)
 from seamroto.nk.reader import ROTO_CLASSES, find_node, node_format, read_script, roto_shapes
 from seamroto.nk.writer import write_roto, write_script, write_script_file
 from seamroto.plates import PlateSequence
@@ -144,6 +151,7 @@ def animate(
     check_keys_in_range(chosen, seq.first, seq.last, path=script_text)
     frame_count = seq.last - seq.first + 1
     provider: FlowProvider
+    frames: Optional[FrameSource] = None
     info: Dict[str, Any] = {"first": seq.first, "last": seq.last}
     if vectors is not None:
         from seamroto.vectors import MotionVectorSequence
@@ -158,11 +166,13 @@ def animate(
         total = 3 * frame_count
         grays = read_working_frames(seq, scale, progress=StageProgress(sink, 0, total), total=frame_count)
         dense = DenseFlowProvider(grays, (seq.width, seq.height), preset=preset)
-        provider = dense
+        provider = frames = dense
         info["motion"] = {"source": "dis", "preset": preset, "working_size": list(dense.working_size),
                           "finest_scale": dense.finest_scale}
         flow_progress = StageProgress(sink, frame_count, total)
-    motions = propagate_shapes(chosen, seq.first, seq.last, provider, params=params, progress=flow_progress)
+    motions = propagate_shapes(
+        chosen, seq.first, seq.last, provider, frames=frames, params=params, progress=flow_progress
+    )
     animated = {m.shape.name: m.shape for m in motions}
     out_shapes = [animated.get(s.name, s) for s in shapes]
     info.update(script=os.path.abspath(script_text), roto_node=node.path, plates=seq.pattern,

@@ -11,6 +11,13 @@ on edges, where dense flow mixes foreground and background, and tangent handles 
 off the object. Every control point, both tangent handles and the feather point with its
 handles are carried as absolute positions.
 
+With the frames at hand (optical flow), each measurement is then refined on the shape's own
+outline (``seamroto.outline``): short grey profiles across the outline on the anchor frame are
+found again along the moved normals, and the affine that explains them replaces the flow's,
+which on smooth skin is only as good as what the flow filled in from around. A thin shape (a
+seam stroke, a narrow band) cannot tell from its outline how far it slid along itself; it
+leans there on the closed shape around it that is keyed on the same frames (the face).
+
 Between two keys the two directions cross-fade linearly in time, so the result equals each
 key on its frame. Each direction's weight also falls with its round-trip consistency,
 relative to what is normal for that shape: where a blink, a replacement piece or an
@@ -30,7 +37,8 @@ import numpy as np
 from seamroto.curves import sample_bezier
 from seamroto.datamodel import ControlPoint, RotoShape
 from seamroto.errors import CancelledError, KeyRangeError
-from seamroto.flowfield import FlowField, FlowProvider
+from seamroto.flowfield import FlowField, FlowProvider, FrameSource
+from seamroto.outline import DEFAULT_OUTLINE, Outline, OutlineParams, fit_outline, make_outline
 from seamroto.progress import NullProgress, Progress
 
 logger = logging.getLogger(__name__)
@@ -40,6 +48,14 @@ SLOTS = 6
 SAMPLES_PER_SEGMENT = 12
 #: Consistency percentile taken as "normal" for a shape (its baseline).
 BASELINE_PERCENTILE = 75.0
+IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+#: A thin shape leans on a closed one that holds this share of it (within the slack, px).
+CONTAINER_SHARE = 0.8
+CONTAINER_SLACK_PX = 2.0
+#: A closed shape narrower than this part of its length is a band (it leans on a container).
+THIN_ASPECT = 0.2
+#: Grey frames kept converted to float (an anchor and the frames around it).
+FLOAT_FRAMES_KEPT = 4
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,9 @@ class PropagationParams:
         trust_low: relative consistency (to the shape's baseline) at and below which a
             direction gets no weight.
         trust_full: relative consistency from which a direction gets its full weight.
+        outline: settings of the outline matching (``seamroto.outline``).
+        match_outlines: refine each measurement by matching the shape's outline on the
+            frames (when the frames are given).
     """
 
     fb_max_px: float = 1.0
@@ -73,6 +92,8 @@ class PropagationParams:
     anchor_span: int = 12
     trust_low: float = 0.5
     trust_full: float = 0.85
+    outline: OutlineParams = DEFAULT_OUTLINE
+    match_outlines: bool = True
 
 
 DEFAULT_PARAMS = PropagationParams()
@@ -85,10 +106,12 @@ class StepResult:
     Attributes:
         points: Shape: (M, 2) float64, _img space.
         consistent: fraction of region samples that passed the round trip (0 when no fit).
+        matrix: the region's affine motion from the anchor (2, 3), plate px; None when no fit.
     """
 
     points: np.ndarray
     consistent: float
+    matrix: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)
@@ -242,7 +265,7 @@ def measure_shape(
         moved += (w @ residual) / (w.sum(axis=1, keepdims=True) + params.residual_prior)
     if not np.isfinite(moved).all():
         return StepResult(pts.copy(), 0.0)
-    return StepResult(moved, consistent)
+    return StepResult(moved, consistent, a)
 
 
 # -------------------------------------------------------------------- one direction
@@ -260,6 +283,8 @@ class _Track:
     anchor_quality: float = -1.0
     estimates: Dict[int, np.ndarray] = field(default_factory=dict)
     consistency: Dict[int, float] = field(default_factory=dict)
+    motion: Dict[int, Tuple[int, np.ndarray]] = field(default_factory=dict)  # frame -> (anchor, affine)
+    outline: Optional[Outline] = None  # of the current anchor, made when first needed
 
     def covers(self, frame: int) -> bool:
         """True when ``frame`` lies in this track's span (the key excluded)."""
@@ -281,23 +306,145 @@ def _tracks(shape: RotoShape, first: int, last: int, step: int) -> List[_Track]:
     return out
 
 
+class _Frames:
+    """The grey working frames (float32, converted once each) of a ``FrameSource``."""
+
+    def __init__(self, source: FrameSource) -> None:
+        self.source = source
+        self.scale = source.scale
+        self._last: Dict[int, np.ndarray] = {}
+
+    def gray(self, frame: int) -> np.ndarray:
+        hit = self._last.get(frame)
+        if hit is None:
+            if len(self._last) >= FLOAT_FRAMES_KEPT:
+                self._last.pop(next(iter(self._last)))
+            hit = self._last[frame] = np.asarray(self.source.gray(frame), np.float32)
+        return hit
+
+
 def _advance(
-    track: _Track, frame: int, closed: bool, provider: FlowProvider, params: PropagationParams
+    track: _Track,
+    frame: int,
+    closed: bool,
+    provider: FlowProvider,
+    params: PropagationParams,
+    frames: Optional[_Frames] = None,
+    container: Optional[_Track] = None,
 ) -> None:
-    """Measure ``frame`` from the track's anchor; a confident frame far enough on re-anchors."""
+    """Measure ``frame`` from the track's anchor; a confident frame far enough on re-anchors.
+
+    With frames, the flow's estimate is refined by matching the shape's outline; a thin
+    shape (an open stroke, a narrow band) leans on the motion of the closed shape around it
+    (``container``) where its own outline says nothing (along itself).
+    """
     res = measure_shape(
         track.anchor_points, closed, provider.flow(track.anchor, frame), provider.flow(frame, track.anchor),
         params,
     )
+    if frames is not None and res.matrix is not None:
+        res = _refined(track, frame, closed, res, frames, container, params)
     shaped = res.points.reshape(track.anchor_points.shape)
     track.estimates[frame] = shaped
     track.consistency[frame] = res.consistent
+    if res.matrix is not None:
+        track.motion[frame] = (track.anchor, res.matrix)
     if abs(frame - track.anchor) == 1:
         track.anchor_quality = res.consistent
     if abs(frame - track.anchor) >= params.anchor_span and res.consistent >= params.trust_full * max(
         track.anchor_quality, 0.0
     ):
-        track.anchor, track.anchor_points = frame, shaped
+        track.anchor, track.anchor_points, track.outline = frame, shaped, None
+
+
+def _refined(
+    track: _Track,
+    frame: int,
+    closed: bool,
+    res: StepResult,
+    frames: _Frames,
+    container: Optional[_Track],
+    params: PropagationParams,
+) -> StepResult:
+    """``res`` with its affine refined on the shape's outline (unchanged when that fails).
+
+    The fit starts where the last two frames' motion puts the shape (else at the flow's
+    estimate) and leans on the flow's estimate, or on the container's motion for a thin
+    shape. The flow's local non-affine part is not kept: on smooth skin it is mostly noise.
+    The round-trip consistency stays the flow's (it is what tells blinks and swaps apart).
+    """
+    assert res.matrix is not None
+    pts = track.anchor_points.reshape(-1, 2)
+    if track.outline is None:
+        track.outline = make_outline(frames.gray(track.anchor), _rows(track.anchor_points), closed, frames.scale,
+                                     params.outline, stroke_ends=container is None)
+    if track.outline is None:
+        return res
+    start = _predicted(track, frame)
+    if start is None:
+        start = res.matrix
+    prior = res.matrix
+    if container is not None:
+        held = container.motion.get(frame)
+        if held is not None and held[0] == track.anchor:
+            prior = held[1]
+    fit = fit_outline(track.outline, frames.gray(frame), start, prior, pts, frames.scale, params.outline)
+    if fit is None:
+        return res
+    moved = pts @ fit.matrix[:, :2].T + fit.matrix[:, 2]
+    if not np.isfinite(moved).all():
+        return res
+    return StepResult(moved, res.consistent, fit.matrix)
+
+
+def _predicted(track: _Track, frame: int) -> Optional[np.ndarray]:
+    """The region's affine on ``frame`` from the two frames before it (constant velocity), or None."""
+    prev = track.motion.get(frame - track.step)
+    if prev is None or prev[0] != track.anchor:
+        return None
+    if frame - 2 * track.step == track.anchor:
+        return np.asarray(2.0 * prev[1] - IDENTITY)
+    before = track.motion.get(frame - 2 * track.step)
+    if before is None or before[0] != track.anchor:
+        return np.asarray(prev[1])
+    return np.asarray(2.0 * prev[1] - before[1])
+
+
+def _is_thin(poly: np.ndarray) -> bool:
+    """True for a stroke-like outline (its narrowest extent a small part of its length)."""
+    if len(poly) < 3:
+        return True
+    (_, _), (w, h), _ = cv2.minAreaRect(poly.astype(np.float32))
+    return min(w, h) < THIN_ASPECT * max(w, h, 1e-6)
+
+
+def _containers(shapes: Sequence[RotoShape]) -> List[Optional[int]]:
+    """The shape each thin shape (open, or a narrow band) leans on: None, or an index.
+
+    That is the smallest other closed, not thin shape with the same keys that holds most of
+    the thin one on its first key.
+    """
+    polys = []
+    for shape in shapes:
+        key = shape.key_frames[0] if shape.keys else None
+        polys.append(sample_bezier(_rows(pack_points(shape.keys[key])), shape.closed, SAMPLES_PER_SEGMENT)
+                     if key is not None else np.zeros((0, 2)))
+    thin = [not shape.closed or _is_thin(poly) for shape, poly in zip(shapes, polys)]
+    out: List[Optional[int]] = []
+    for i, shape in enumerate(shapes):
+        best: Optional[int] = None
+        best_area = np.inf
+        for j, other in enumerate(shapes):
+            if not thin[i] or j == i or thin[j] or not other.closed or other.key_frames != shape.key_frames:
+                continue
+            contour = polys[j].astype(np.float32).reshape(-1, 1, 2)
+            inside = np.mean([cv2.pointPolygonTest(contour, (float(x), float(y)), True) >= -CONTAINER_SLACK_PX
+                              for x, y in polys[i]])
+            area = abs(float(cv2.contourArea(contour)))
+            if inside >= CONTAINER_SHARE and area < best_area:
+                best, best_area = j, area
+        out.append(best)
+    return out
 
 
 # -------------------------------------------------------------------- blending
@@ -403,6 +550,7 @@ def propagate_shapes(
     last: int,
     provider: FlowProvider,
     *,
+    frames: Optional[FrameSource] = None,
     params: PropagationParams = DEFAULT_PARAMS,
     progress: Optional[Progress] = None,
 ) -> List[ShapeMotion]:
@@ -417,6 +565,8 @@ def propagate_shapes(
         first: first frame to animate.
         last: last frame to animate.
         provider: motion between any two frames of the range.
+        frames: the grey frames the motion was measured on; with them (and
+            ``params.match_outlines``) every measurement is refined on the shape's outline.
         params: settings.
         progress: told about each frame; cancelling raises ``CancelledError``.
 
@@ -431,17 +581,22 @@ def propagate_shapes(
     check_keys_in_range(shapes, first, last)
     forward = [_tracks(s, first, last, +1) for s in shapes]
     backward = [_tracks(s, first, last, -1) for s in shapes]
+    grays = _Frames(frames) if frames is not None and params.match_outlines else None
+    holders = _containers(shapes) if grays is not None else [None] * len(shapes)
+    order = sorted(range(len(shapes)), key=lambda i: holders[i] is not None)  # containers first
     total = 2 * (last - first + 1)
     done = 0
     for direction, all_tracks in ((+1, forward), (-1, backward)):
-        frames = range(first, last + 1) if direction > 0 else range(last, first - 1, -1)
-        for frame in frames:
+        visit = range(first, last + 1) if direction > 0 else range(last, first - 1, -1)
+        for frame in visit:
             if sink.cancelled:
                 raise CancelledError("Motion2Roto was cancelled; nothing was written", frame=frame)
-            for shape, tracks in zip(shapes, all_tracks):
-                for track in tracks:
+            for i in order:
+                for track in all_tracks[i]:
                     if track.covers(frame):
-                        _advance(track, frame, shape.closed, provider, params)
+                        holder = holders[i]
+                        container = _same_key(all_tracks[holder], track.key) if holder is not None else None
+                        _advance(track, frame, shapes[i].closed, provider, params, grays, container)
             done += 1
             sink.update(done, total, f"{'forward' if direction > 0 else 'backward'} pass, frame {frame}")
     out = []
@@ -454,6 +609,10 @@ def propagate_shapes(
             )
         out.append(motion)
     return out
+
+
+def _same_key(tracks: Sequence[_Track], key: int) -> Optional[_Track]:
+    return next((t for t in tracks if t.key == key), None)
 
 
 def flagged_frames(motions: Sequence[ShapeMotion]) -> Dict[int, List[str]]:

@@ -26,6 +26,7 @@ from seamroto.flowfield import FlowField, compose
 from seamroto.motion2roto import REPORT_SCHEMA, motion2roto
 from seamroto.nk.reader import find_node, read_script, roto_shapes
 from seamroto.nk.writer import write_roto, write_script, write_script_file
+from seamroto.outline import fit_outline, make_outline
 from seamroto.propagate import PropagationParams, pack_points, propagate_shapes, unpack_points
 from seamroto.protocol import make_request, run_request
 from seamroto.synth import render_shot, write_shot
@@ -36,6 +37,8 @@ TOL = {
     "shift": 0.05,  # a pure translation is carried exactly (affine fit of exact flow)
     "vector_shift": 0.1,
     "synthetic_mean": 1.5,  # small synthetic shot, keys 6 frames apart
+    "outline_fit": 0.1,  # an outline on a clean synthetic frame lands on the known motion
+    "outline_track": 0.25,  # outlines carried over frames whose flow is wrong on purpose
 }
 W, H, FRAMES, FIRST = 192, 108, 10, 1001
 KEYS = (1001, 1006)
@@ -243,6 +246,84 @@ def test_frames_whose_round_trip_breaks_are_interpolated_and_flagged() -> None:
     )
     assert {1004, 1005} <= set(motion.interpolated) and set(motion.interpolated) <= set(motion.flagged)
     assert len(motion.shape.keys) == 8
+
+
+# -------------------------------------------------------------------- outline matching
+
+DISC_CENTRE, DISC_RADIUS = (80.0, 60.0), 30.0
+STEP = (2.0, 1.5)  # px per frame the disc and its stroke move, _img
+
+
+def _disc_frame(offset: tuple, gain: float = 1.0, bias: float = 0.0) -> np.ndarray:
+    """A soft bright disc on grey with a dark horizontal stroke across it, moved by ``offset``."""
+    ys, xs = np.mgrid[0:120, 0:160] + 0.5
+    cx, cy = DISC_CENTRE[0] + offset[0], DISC_CENTRE[1] + offset[1]
+    r = np.hypot(xs - cx, ys - cy)
+    img = 0.3 + 0.4 * np.clip(DISC_RADIUS - r + 0.5, 0.0, 1.0)
+    on_stroke = np.abs(xs - cx) < 0.8 * DISC_RADIUS
+    img -= 0.25 * np.exp(-0.5 * ((ys - cy - 4.0) / 0.8) ** 2) * on_stroke
+    return np.clip(255.0 * (gain * img + bias), 0, 255).astype(np.uint8)
+
+
+def _circle(name: str, offset: tuple = (0.0, 0.0)) -> RotoShape:
+    k = 0.5523 * DISC_RADIUS  # cubic Bezier circle
+    cx, cy = DISC_CENTRE[0] + offset[0], DISC_CENTRE[1] + offset[1]
+    pts = (
+        ControlPoint(cx + DISC_RADIUS, cy, (0.0, -k), (0.0, k)),
+        ControlPoint(cx, cy + DISC_RADIUS, (k, 0.0), (-k, 0.0)),
+        ControlPoint(cx - DISC_RADIUS, cy, (0.0, k), (0.0, -k)),
+        ControlPoint(cx, cy - DISC_RADIUS, (-k, 0.0), (k, 0.0)),
+    )
+    return RotoShape(name, True, {FIRST: pts})
+
+
+def _stroke(name: str) -> RotoShape:
+    cx, cy = DISC_CENTRE[0], DISC_CENTRE[1] + 4.0
+    half = 0.6 * DISC_RADIUS
+    pts = tuple(ControlPoint(cx + dx, cy, (-half / 3, 0.0), (half / 3, 0.0)) for dx in (-half, 0.0, half))
+    return RotoShape(name, False, {FIRST: pts})
+
+
+def test_an_outline_lands_on_the_known_motion_whatever_the_light() -> None:
+    shape = _circle("disc")
+    rows = np.hstack([pack_points(shape.keys[FIRST])[:, 0], pack_points(shape.keys[FIRST])[:, 1]
+                      - pack_points(shape.keys[FIRST])[:, 0], pack_points(shape.keys[FIRST])[:, 2]
+                      - pack_points(shape.keys[FIRST])[:, 0]])
+    outline = make_outline(_disc_frame((0.0, 0.0)), rows, True, (1.0, 1.0))
+    assert outline is not None
+    flow = np.array([[1.0, 0.0, STEP[0] - 0.5], [0.0, 1.0, STEP[1] - 0.5]])  # a flow estimate 0.7 px short
+    points = rows[:, :2]
+    for gain, bias in ((1.0, 0.0), (0.6, 0.15)):  # stage-light flicker: gain and offset
+        fit = fit_outline(outline, _disc_frame(STEP, gain, bias), flow, flow, points, (1.0, 1.0))
+        assert fit is not None and fit.support > 0.9
+        moved = points @ fit.matrix[:, :2].T + fit.matrix[:, 2]
+        assert np.abs(moved - (points + STEP)).max() <= TOL["outline_fit"], (gain, bias)
+
+
+class DiscFrames:
+    """The moving disc as a ``FrameSource`` at plate resolution."""
+
+    scale = (1.0, 1.0)
+
+    def gray(self, frame: int) -> np.ndarray:
+        return _disc_frame((STEP[0] * (frame - FIRST), STEP[1] * (frame - FIRST)))
+
+
+def test_outlines_carry_shapes_the_flow_misses_and_a_stroke_slides_with_its_container() -> None:
+    shapes = [_circle("disc"), _stroke("stroke")]
+    last = FIRST + 4
+    short = ShiftProvider((STEP[0] - 0.5, STEP[1] - 0.5))  # flow that falls short of the motion
+    motions = propagate_shapes(shapes, FIRST, last, short, frames=DiscFrames())
+    for motion, shape in zip(motions, shapes):
+        for f in range(FIRST + 1, last + 1):
+            expected = pack_points(shape.keys[FIRST]) + np.array(STEP) * (f - FIRST)
+            got = pack_points(motion.shape.keys[f])
+            # the stroke's own outline says nothing along itself: x comes from the disc around it
+            assert np.abs(got - expected).max() <= TOL["outline_track"], (shape.name, f)
+    without = propagate_shapes(shapes, FIRST, last, short, frames=DiscFrames(),
+                               params=PropagationParams(match_outlines=False))
+    expected = pack_points(shapes[0].keys[FIRST]) + np.array(STEP) * (last - FIRST)
+    assert np.abs(pack_points(without[0].shape.keys[last]) - expected).max() > 1.0  # flow alone misses
 
 
 def test_compose_adds_fields_along_the_motion() -> None:
