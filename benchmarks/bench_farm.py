@@ -35,12 +35,12 @@ from typing import Dict, List, Sequence
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.bench_track import decode_only  # noqa: E402  (one decode-only timing for every benchmark)
 from seamroto import config  # noqa: E402
 from seamroto.detection import memory_bytes  # noqa: E402
 from seamroto.fileio import staged_dir  # noqa: E402
 from seamroto.models import machine_threads  # noqa: E402
 from seamroto.pipeline import TrackOptions, track_shot, write_outputs  # noqa: E402
-from seamroto.plates import PlateSequence  # noqa: E402
 from seamroto.synth import synth_command  # noqa: E402
 
 logger = logging.getLogger("bench_farm")
@@ -83,15 +83,6 @@ def process_start_s() -> float:
     code = "import seamroto.pipeline, seamroto.batch, openvino, cv2, OpenImageIO"
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True)
-    return time.perf_counter() - t0
-
-
-def decode_only(plates: str) -> float:
-    """Seconds to decode every frame alone, with the reader tracking uses (prefetch on)."""
-    seq = PlateSequence.open(plates)
-    t0 = time.perf_counter()
-    for _frame, _img in seq.iter_frames(prefetch=1):
-        pass
     return time.perf_counter() - t0
 
 

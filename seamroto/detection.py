@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from seamroto.errors import CancelledError
+from seamroto.face import FaceSearch, box_from_landmarks, iou
 from seamroto.flow import FlowBuilder, PointFlow, flow_step
 from seamroto.progress import Progress
 from seamroto.rigtrain import FACE_SEARCH_DOWNSCALE
@@ -129,12 +130,6 @@ class _Timer:
         self._t = now
 
 
-def _box_iou(a: Box, b: Box) -> float:
-    from seamroto.face import iou
-
-    return iou(a, b)
-
-
 class _ShotDetector:
     """State of one streaming pass; see ``detect_shot``."""
 
@@ -164,7 +159,6 @@ class _ShotDetector:
         ``passes`` re-crops on the landmarks found; 0 when ``seed`` already is a landmark box
         (the previous frame's).
         """
-        from seamroto.face import box_from_landmarks
         from seamroto.landmarks import predict_landmarks
 
         pts, c = predict_landmarks(
@@ -225,8 +219,6 @@ def detect_shot(
         CancelledError: when ``progress`` was cancelled.
         PlateReadError: for a frame that cannot be read.
     """
-    from seamroto.face import FaceSearch
-
     det = _ShotDetector(seq, character, colourspace, skip)
     scale = FACE_SEARCH_DOWNSCALE
     train_w = character.info.training_width or seq.width
@@ -250,7 +242,7 @@ def detect_shot(
         guess = search.add(frame, small)
         det.timer.lap("face")
         found = None if guess is None else (guess[0] * scale, guess[1] * scale, guess[2] * scale, guess[3] * scale)
-        if previous is not None and (found is None or _box_iou(found, previous) >= REDETECT_IOU):
+        if previous is not None and (found is None or iou(found, previous) >= REDETECT_IOU):
             det.detect(i, img, previous, passes=0)
         elif found is not None:
             det.detect(i, img, found)
@@ -282,7 +274,7 @@ def _finish(det: _ShotDetector, located: Dict[int, Any], progress: Progress) -> 
             flags[frame] = fb.reason
         final = (fb.x * scale, fb.y * scale, fb.w * scale, fb.h * scale)
         seed = det.seeds[i]
-        if seed is None or _box_iou(seed, final) < REDETECT_IOU:
+        if seed is None or iou(seed, final) < REDETECT_IOU:
             redo.append((i, final))
     if redo:
         logger.info("detecting %d frame(s) again from the shot's face track", len(redo))

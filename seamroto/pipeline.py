@@ -85,13 +85,18 @@ def _check(progress: Progress, what: str, frame: Optional[int] = None) -> None:
         raise CancelledError(f"{what} cancelled", frame=frame)
 
 
+def _replacement_landmarks(character: Character) -> List[str]:
+    """The model's landmarks on replacement pieces (never flowed or smoothed across frames)."""
+    names = character.model.landmark_names
+    return [n for n in character.info.discontinuous if n in names]
+
+
 def _detect(seq: Any, character: Character, colourspace: str, progress: Progress) -> ShotDetections:
     """Streaming detection of the whole shot, with replacement pieces kept out of the flow."""
     from seamroto.fusion import discontinuous_mask
 
-    names = character.model.landmark_names
-    disc = [n for n in character.info.discontinuous if n in names]
-    skip = discontinuous_mask(names, disc) if disc else None
+    disc = _replacement_landmarks(character)
+    skip = discontinuous_mask(character.model.landmark_names, disc) if disc else None
     return detect_shot(seq, character, colourspace, progress, skip=skip)
 
 
@@ -100,7 +105,7 @@ def fuse_detections(det: ShotDetections, character: Character, options: TrackOpt
     from seamroto.fusion import FusionParams, fuse_tracks
 
     names = character.model.landmark_names
-    disc = [n for n in character.info.discontinuous if n in names]
+    disc = _replacement_landmarks(character)
     progress.update(len(det.frames), len(det.frames), "fusing tracks")
     params = FusionParams()
     if options.smoothing is not None:
