@@ -42,12 +42,18 @@ def _plates(shot_dir: Path) -> str:
 
 
 def decode_only(pattern: str) -> float:
-    """Seconds to decode every frame of the shot (the same reader, prefetch on)."""
+    """Seconds to decode every frame of the shot: the reader, decoders and read-ahead tracking uses."""
+    from seamroto.detection import DECODE_WORKERS, PREFETCH
+
     seq = PlateSequence.open(pattern)
     t0 = time.perf_counter()
-    for _frame, _img in seq.iter_frames(prefetch=1):
+    for _frame, _img in seq.iter_prepared(_keep, prefetch=PREFETCH, workers=DECODE_WORKERS):
         pass
     return time.perf_counter() - t0
+
+
+def _keep(img: np.ndarray) -> np.ndarray:
+    return img
 
 
 def speed(model: Path, shot_dir: Path, repeat: int) -> dict:

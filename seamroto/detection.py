@@ -23,7 +23,7 @@ import numpy as np
 
 from seamroto.errors import CancelledError
 from seamroto.face import FaceSearch, box_from_landmarks, iou
-from seamroto.flow import FlowBuilder, PointFlow, flow_step
+from seamroto.flow import FlowBuilder, PointFlow, flow_pair, pair_region
 from seamroto.progress import Progress
 from seamroto.rigtrain import FACE_SEARCH_DOWNSCALE
 
@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 FLOW_MARGIN = 0.35  # region around the landmarks' box kept in grey for optical flow
 REDETECT_IOU = 0.5  # final face box vs the provisional one: below this, detect the frame again
 PREFETCH = 2  # frames decoded ahead in the background
+DECODE_WORKERS = 2  # plates decoded side by side
 DECODE_CORES = 1  # cores left to the plate decoder while detecting
 SHIFT_REPLACEMENTS = True  # refiner test-time shifts for replacement-piece landmarks
 LANDMARK_PASSES = 1  # re-crops on the previous pass's landmarks (see predict_landmarks)
@@ -95,12 +96,15 @@ class _Gray:
     origin: Tuple[int, int]
     pixels: np.ndarray  # (h, w) uint8
 
-    def full(self, size: Tuple[int, int]) -> np.ndarray:
-        """The region pasted into a black frame of ``size`` (width, height)."""
-        out = np.zeros((size[1], size[0]), np.uint8)
-        x, y = self.origin
+    def crop(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        """The frame's grey in (x0, y0)-(x1, y1), black outside the region held."""
+        out = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        ox, oy = self.origin
         h, w = self.pixels.shape
-        out[y : y + h, x : x + w] = self.pixels
+        sx0, sy0 = max(x0, ox), max(y0, oy)
+        sx1, sy1 = min(x1, ox + w), min(y1, oy + h)
+        if sx1 > sx0 and sy1 > sy0:
+            out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = self.pixels[sy0 - oy : sy1 - oy, sx0 - ox : sx1 - ox]
         return out
 
 
@@ -188,10 +192,16 @@ class _ShotDetector:
             self.fwd.clear(i)
             self.bwd.clear(i + 1)
             return
-        ga, gb = a.full(self.size), b.full(self.size)
         keep = self.keep[:, None]
-        self.fwd.set(i, flow_step(ga, gb, np.where(keep, self.points[i], np.nan)))
-        self.bwd.set(i + 1, flow_step(gb, ga, np.where(keep, self.points[i + 1], np.nan)))
+        pa, pb = np.where(keep, self.points[i], np.nan), np.where(keep, self.points[i + 1], np.nan)
+        region = pair_region(pa, pb, (self.size[1], self.size[0]))
+        if region is None:
+            self.fwd.clear(i)
+            self.bwd.clear(i + 1)
+            return
+        fwd, bwd = flow_pair(a.crop(*region), b.crop(*region), pa, pb, origin=region[:2])
+        self.fwd.set(i, fwd)
+        self.bwd.set(i + 1, bwd)
         self.timer.lap("flow")
 
 
@@ -235,7 +245,7 @@ def detect_shot(
         return img, det.convert(cv2.resize(img, small_size, interpolation=cv2.INTER_AREA))
 
     previous: Optional[Box] = None
-    for i, (frame, (img, small)) in enumerate(seq.iter_prepared(prepare, prefetch=PREFETCH)):
+    for i, (frame, (img, small)) in enumerate(seq.iter_prepared(prepare, prefetch=PREFETCH, workers=DECODE_WORKERS)):
         det.timer.lap("decode")
         _check(progress, frame)
         progress.update(i, total, f"detecting, frame {frame}")

@@ -218,12 +218,9 @@ def track_points(
         raise ShapeError("nxt", g1.shape, g0.shape)
     pts = _check_points(points)
     n = len(pts)
-    out = np.full((n, 2), np.nan)
-    fb = np.full(n, np.inf)
-    rel = np.zeros(n)
     valid = np.isfinite(pts).all(axis=1)
     if not valid.any():
-        return PointTrack(out, rel, fb)
+        return PointTrack(np.full((n, 2), np.nan), np.zeros(n), np.full(n, np.inf))
     x0, y0, x1, y1 = _search_region(pts[valid], g0.shape, params)
     g0, g1 = g0[y0:y1, x0:x1], g1[y0:y1, x0:x1]
     origin = np.array([x0, y0], dtype=np.float64)
@@ -232,14 +229,7 @@ def track_points(
     start = pts[valid] - origin - PIXEL_CENTRE
     fwd, ok_f = _lk(g0, g1, start, params)
     back, ok_b = _lk(g1, g0, fwd, params)
-    err = np.linalg.norm(back - start, axis=1)
-    ok = ok_f & ok_b & (err <= params.fb_max_error_px)
-    idx = np.flatnonzero(valid)
-    fb[idx] = np.where(ok_f & ok_b, err, np.inf)
-    good = idx[ok]
-    out[good] = fwd[ok] + origin + PIXEL_CENTRE
-    rel[good] = np.clip(1.0 - (err[ok] / params.fb_max_error_px) ** 2, 0.0, 1.0)
-    return PointTrack(out, rel, fb)
+    return _round_trip(fwd, back, start, ok_f, ok_b, valid, origin + PIXEL_CENTRE, params)
 
 
 def _search_region(
@@ -338,8 +328,9 @@ def landmark_flow(
     for i in range(f_count - 1):
         a = np.where(keep[:, None], pts[i], np.nan)
         b = np.where(keep[:, None], pts[i + 1], np.nan)
-        fwd.set(i, flow_step(grays[i], grays[i + 1], a, params))
-        bwd.set(i + 1, flow_step(grays[i + 1], grays[i], b, params))
+        step_f, step_b = flow_pair(grays[i], grays[i + 1], a, b, params)
+        fwd.set(i, step_f)
+        bwd.set(i + 1, step_b)
     return fwd.build(), bwd.build()
 
 
@@ -357,15 +348,109 @@ class FlowStep(NamedTuple):
     aperture: np.ndarray
 
 
-def flow_step(src: np.ndarray, dst: np.ndarray, points: np.ndarray, params: LKParams = LKParams()) -> FlowStep:
-    """Track ``points`` (Shape: (L, 2), _img, NaN = skip) from ``src`` to ``dst`` (gray uint8).
+def pair_region(
+    prev_points: np.ndarray, next_points: np.ndarray, shape: Tuple[int, ...], params: LKParams = LKParams()
+) -> Optional[Tuple[int, int, int, int]]:
+    """The part of a frame ``flow_pair`` looks at for these points: (x0, y0, x1, y1), or None.
 
-    One step of ``landmark_flow``, usable while a shot streams in: only two frames are needed.
+    A caller that holds only regions of its frames (a streaming tracker) crops both frames to
+    this and passes ``origin=(x0, y0)``: the result is the same as on the whole frames.
     """
-    pts = _check_points(points)
-    track = track_points(src, dst, pts, params)
-    ap = aperture_matrices(src, np.where((track.reliability > 0)[:, None], pts, np.nan), params.window_px)
-    return FlowStep(track.points - pts, track.reliability, ap)
+    both = np.concatenate([_check_points(prev_points), _check_points(next_points)])
+    finite = both[np.isfinite(both).all(axis=1)]
+    if not len(finite):
+        return None
+    return _search_region(finite, shape, params)
+
+
+def flow_pair(
+    prev: np.ndarray,
+    nxt: np.ndarray,
+    prev_points: np.ndarray,
+    next_points: np.ndarray,
+    params: LKParams = LKParams(),
+    *,
+    origin: Tuple[int, int] = (0, 0),
+) -> Tuple[FlowStep, FlowStep]:
+    """LK both ways between two frames: ``prev_points`` to ``nxt`` and ``next_points`` to ``prev``.
+
+    Why together: the two directions share the crop and gain normalisation, and the forward
+    track's round-trip check runs in the same LK pass as the backward track, so a pair of frames
+    costs three LK passes instead of four. (OpenCV's Python binding cannot take prebuilt
+    pyramids, so each pass still builds its own.)
+
+    Args:
+        prev: first frame (or the crop of it at ``origin``), gray uint8.
+        nxt: second frame, the same size and crop.
+        prev_points: positions on ``prev``, NaN = skip. Shape: (L, 2), _img space of the frame.
+        next_points: positions on ``nxt``. Shape: (L, 2).
+        params: tracker settings.
+        origin: top-left of the crops in the frame (``pair_region``).
+
+    Returns:
+        ``(forward, backward)``: the motion of ``prev_points`` to ``nxt`` and of
+        ``next_points`` back to ``prev``.
+
+    Raises:
+        ShapeError: if the images differ in size or a point array is not (L, 2).
+    """
+    g0, g1 = to_gray_u8(prev), to_gray_u8(nxt)
+    if g0.shape != g1.shape:
+        raise ShapeError("nxt", g1.shape, g0.shape)
+    off = np.asarray(origin, dtype=np.float64)
+    pts = [_check_points(prev_points) - off, _check_points(next_points) - off]
+    valid = [np.asarray(np.isfinite(p).all(axis=1)) for p in pts]
+    tracks = [
+        PointTrack(np.full((len(p), 2), np.nan), np.zeros(len(p)), np.full(len(p), np.inf)) for p in pts
+    ]
+    if any(v.any() for v in valid):
+        region = pair_region(pts[0], pts[1], g0.shape, params)
+        assert region is not None
+        x0, y0, x1, y1 = region
+        c0, c1 = g0[y0:y1, x0:x1], g1[y0:y1, x0:x1]
+        local = [p - np.array([x0, y0], dtype=np.float64) for p in pts]
+        if params.normalise:
+            c0, c1 = _normalise_pair(c0, c1, np.concatenate(local))
+        starts = [loc[v] - PIXEL_CENTRE for loc, v in zip(local, valid)]
+        n0 = len(starts[0])
+        ahead, ok_a = _lk(c0, c1, starts[0], params)
+        # the forward round trip and the backward track: both from nxt to prev
+        back, ok_b = _lk(c1, c0, np.concatenate([ahead, starts[1]]), params)
+        behind, ok_bh = back[n0:], ok_b[n0:]
+        again, ok_g = _lk(c0, c1, behind, params)
+        shift = np.array([x0, y0], dtype=np.float64) + off + PIXEL_CENTRE
+        tracks = [
+            _round_trip(ahead, back[:n0], starts[0], ok_a, ok_b[:n0], valid[0], shift, params),
+            _round_trip(behind, again, starts[1], ok_bh, ok_g, valid[1], shift, params),
+        ]
+    steps = []
+    for image, p, track in zip((g0, g1), pts, tracks):
+        ap = aperture_matrices(image, np.where((track.reliability > 0)[:, None], p, np.nan), params.window_px)
+        steps.append(FlowStep(track.points - (p + off), track.reliability, ap))
+    return steps[0], steps[1]
+
+
+def _round_trip(
+    there: np.ndarray,
+    back: np.ndarray,
+    start: np.ndarray,
+    ok_there: np.ndarray,
+    ok_back: np.ndarray,
+    valid: np.ndarray,
+    shift: np.ndarray,
+    params: LKParams,
+) -> PointTrack:
+    """A ``PointTrack`` from one LK pass and its backward check (OpenCV coordinates of a crop)."""
+    n = len(valid)
+    out, fb, rel = np.full((n, 2), np.nan), np.full(n, np.inf), np.zeros(n)
+    err = np.linalg.norm(back - start, axis=1)
+    ok = ok_there & ok_back & (err <= params.fb_max_error_px)
+    idx = np.flatnonzero(valid)
+    fb[idx] = np.where(ok_there & ok_back, err, np.inf)
+    good = idx[ok]
+    out[good] = there[ok] + shift
+    rel[good] = np.clip(1.0 - (err[ok] / params.fb_max_error_px) ** 2, 0.0, 1.0)
+    return PointTrack(out, rel, fb)
 
 
 class FlowBuilder:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -392,8 +393,14 @@ def load_model(model_dir: PathLike, precision: str = "fp32", *, threads: Optiona
             if name not in card.files:
                 raise ModelError(f"the card's refiner names {name}, which its file list lacks", path=str(root))
     verify_files(root, card)
-    compiled = _compile(root, xml_name, bin_name, threads)
-    refiner = None if card.refiner is None else _compile(root, card.refiner.xml, card.refiner.bin, threads)
+    if card.refiner is None:
+        compiled, refiner = _compile(root, xml_name, bin_name, threads), None
+    else:
+        # OpenVINO compiles without the GIL: the two networks side by side take half the time
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="seamroto-compile") as pool:
+            first = pool.submit(_compile, root, xml_name, bin_name, threads)
+            second = pool.submit(_compile, root, card.refiner.xml, card.refiner.bin, threads)
+            compiled, refiner = first.result(), second.result()
     hint = compiled.get_property("INFERENCE_PRECISION_HINT")
     got = str(hint.get_type_name()) if hasattr(hint, "get_type_name") else str(hint)
     logger.info(

@@ -232,15 +232,21 @@ def write_outputs(
         xpos=0,
         ypos=LAYOUT_STEP_Y,
     )
+    curves = writer.curves_knob_value(result.shapes, width=w, height=h)
     roto = writer.write_roto(
-        result.shapes, name=names("shapes"), width=w, height=h, xpos=0, ypos=2 * LAYOUT_STEP_Y, connect_input=True
+        result.shapes,
+        name=names("shapes"),
+        width=w,
+        height=h,
+        xpos=0,
+        ypos=2 * LAYOUT_STEP_Y,
+        connect_input=True,
+        curves=curves,
     )
+    alone = writer.write_roto(result.shapes, name=names("shapes"), width=w, height=h, curves=curves)
     paths = {
         "tracks": writer.write_script_file(out / "tracks.nk", writer.write_script([read, tracker])),
-        "shapes": writer.write_script_file(
-            out / "shapes.nk",
-            writer.write_script([writer.write_roto(result.shapes, name=names("shapes"), width=w, height=h)]),
-        ),
+        "shapes": writer.write_script_file(out / "shapes.nk", writer.write_script([alone])),
     }
     frames = list(range(result.first, result.last + 1))
     repairs: List[str] = []

@@ -700,11 +700,13 @@ class PlateSequence:
         *,
         prefetch: int = DEFAULT_PREFETCH,
         channels: str = "RGB",
+        workers: int = 1,
     ) -> Generator[Tuple[int, T], None, None]:
         """As ``iter_frames``, yielding ``(frame, prepare(image))``, ``prepare`` run in the decode thread.
 
         Per-frame work that needs only the image (a resize, a colour conversion) then overlaps
-        with the caller's.
+        with the caller's. ``workers`` threads decode frames side by side (one EXR alone does
+        not keep two cores busy); frames are still yielded in order.
         """
         order = iter(self.frames if frames is None else frames)
 
@@ -715,7 +717,7 @@ class PlateSequence:
             for frame in order:
                 yield frame, load(frame)
             return
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seamroto-plates")
+        pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="seamroto-plates")
         pending: Deque[Tuple[int, Future[T]]] = collections.deque()
         try:
             for frame in order:

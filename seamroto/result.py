@@ -97,9 +97,25 @@ def result_to_dict(result: TrackResult) -> Dict[str, Any]:
     }
 
 
+RESULT_INDENT_LEVELS = 2  # keys a reader scans (top level, landmark and shape names) get a line each
+
+
 def write_result(path: Path, result: TrackResult) -> Path:
     """Write result.json atomically."""
-    return atomic_write_text(path, json.dumps(result_to_dict(result), indent=1) + "\n")
+    return atomic_write_text(path, dumps_layered(result_to_dict(result), RESULT_INDENT_LEVELS) + "\n")
+
+
+def dumps_layered(value: Any, levels: int, depth: int = 0) -> str:
+    """JSON with the outer ``levels`` of objects one key per line and everything below compact.
+
+    Why: ``json.dumps(indent=...)`` puts every number of a 100-frame shot on its own line and
+    runs the pure-Python encoder (about 0.4 s); this stays readable and uses the C encoder.
+    """
+    if not isinstance(value, dict) or depth >= levels or not value:
+        return json.dumps(value)
+    pad = " " * (depth + 1)
+    items = [f"{pad}{json.dumps(str(k))}: {dumps_layered(v, levels, depth + 1)}" for k, v in value.items()]
+    return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
 
 
 def _points_from_rows(rows: Sequence[Sequence[float]], feather: Optional[Sequence[Sequence[float]]]) -> tuple:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from seamroto.coords import dy_flip, y_nuke_from_img
 from seamroto.datamodel import ControlPoint, LandmarkTrack, RotoShape, Shot, Vec2
 from seamroto.errors import NkWriteError
@@ -80,6 +82,7 @@ RUN_MIN_LENGTH = 2  # Nuke itself writes ``{x 2 {v -}}``
 # stays in Nuke's own hex form.
 HEX_MAX_ERROR_PX = 5e-5
 DECIMAL_PLACES = 6
+FLOAT32_MAX = 3.4028234663852886e38
 INDENT_FOLD_DEPTH = 8  # Nuke indents curves lines by depth up to 8, then by depth - 3
 INDENT_FOLD = 3
 CURVEGROUP_FOLD_OFFSET = 4  # a Root curvegroup sits at depth 4, so its fold is at depth 8
@@ -253,9 +256,26 @@ def _check_knob_value(knob: str, value: str) -> None:
     """Refuse knob text that would end the node block early or run Tcl when pasted."""
     if not value:
         raise NkWriteError("empty knob value; write {} for an empty value", knob=knob)
+    body = value[:-1] if value.endswith("\n") else value
+    if "\\" not in body and "[" not in body and "$" not in body and _braces_ok(body):
+        return  # the common case (a shot's curves knob is ~10^6 characters), checked in bulk
+    _scan_knob_value(knob, body)
+
+
+def _braces_ok(body: str) -> bool:
+    """Braces balanced, never closed below zero, no newline outside them (no escapes in ``body``)."""
+    # UTF-8 continuation bytes are >= 0x80, so only real braces and newlines match
+    codes = np.frombuffer(body.encode("utf-8"), dtype=np.uint8)
+    if not codes.size:
+        return True
+    depth = np.cumsum((codes == ord("{")).astype(np.int64) - (codes == ord("}")))
+    return bool(depth.min(initial=0) >= 0 and depth[-1] == 0 and not (depth[codes == ord("\n")] == 0).any())
+
+
+def _scan_knob_value(knob: str, body: str) -> None:
+    """The character-by-character check, which also names the first problem."""
     depth = 0
     escaped = False
-    body = value[:-1] if value.endswith("\n") else value
     for ch in body:
         if escaped:
             escaped = False
@@ -705,6 +725,8 @@ def format_tree(node: List[Tree], depth: int = 0, fold: int = INDENT_FOLD_DEPTH)
     for shapes in Root; for shapes in nested layers (no real sample) the fold moves down with the
     curvegroup so the point data keeps the same shape.
     """
+    if all(type(child) is str for child in node):
+        return "{" + " ".join(node) + "}"  # type: ignore[arg-type]
     if node and node[0] == "curvegroup":
         fold = depth + CURVEGROUP_FOLD_OFFSET
 
@@ -806,6 +828,34 @@ def _dim_entries(tokens: Sequence[str]) -> List[Tree]:
     return out
 
 
+def _roto_numbers(values: Union[Sequence[float], np.ndarray], hex_only: bool, what: str) -> List[str]:
+    """``_roto_number`` of many values at once (a shot's shapes hold ~10^5 of them)."""
+    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        value = float(arr[np.flatnonzero(bad)[0]])
+        raise NkWriteError(f"{what}: cannot write non-finite value {value!r}", knob="curves")
+    big = np.abs(arr) > FLOAT32_MAX
+    if big.any():
+        value = float(arr[np.flatnonzero(big)[0]])
+        raise NkWriteError(f"{what}: {value!r} is out of float32 range", knob="curves")
+    f32 = arr.astype(np.float32)
+    use_hex = np.abs(f32.astype(np.float64) - arr) <= HEX_MAX_ERROR_PX
+    if hex_only:
+        use_hex[:] = True
+    out = []
+    for value, bits, single, hexed in zip(arr.tolist(), f32.view(np.uint32).tolist(), f32.tolist(), use_hex.tolist()):
+        if not hexed:
+            out.append(_fixed(value))
+        elif single == 0.0:
+            out.append("0")
+        elif single == 1.0:
+            out.append("1")
+        else:
+            out.append("x%08x" % bits)
+    return out
+
+
 def _cc(
     frames: Sequence[int],
     slots: Sequence[Sequence[Vec2]],
@@ -814,19 +864,19 @@ def _cc(
     what: str,
 ) -> List[Tree]:
     """``{cc {f FLAGS} {px ...}}`` from slots[k][key] = (x, y) in Nuke space."""
-    times = [_roto_number(f, True, what) for f in frames]
+    times = _roto_numbers(frames, True, what)
+    # (slot, key, axis) -> text, formatted in one pass
+    text = _roto_numbers(np.asarray(slots, dtype=np.float64).reshape(-1), hex_only, what)
+    step = 2 * len(frames)
     px: List[Tree] = ["px"]
     if len(frames) == 1:
         px.append(times[0])
-        for slot in slots:
-            x, y = slot[0]
-            px.append([_roto_number(x, hex_only, what), _roto_number(y, hex_only, what)])
+        for at in range(0, len(text), step):
+            px.append([text[at], text[at + 1]])
     else:
         px.append(list(times))
-        for slot in slots:
-            xs = [_roto_number(v[0], hex_only, what) for v in slot]
-            ys = [_roto_number(v[1], hex_only, what) for v in slot]
-            px.append([_dim_entries(xs), _dim_entries(ys)])
+        for at in range(0, len(text), step):
+            px.append([_dim_entries(text[at : at + step : 2]), _dim_entries(text[at + 1 : at + step : 2])])
     return ["cc", ["f", str(flags)], px]
 
 
@@ -954,6 +1004,7 @@ def write_roto(
     pixel_aspect: float = 1.0,
     format_name: str = "",
     hex_only: bool = False,
+    curves: Optional[str] = None,
 ) -> str:
     """A Roto node holding ``shapes`` as keyed Bezier curvegroups, with the knobs Nuke 13.2 writes.
 
@@ -970,6 +1021,8 @@ def write_roto(
         pixel_aspect: Pixel aspect of that format.
         format_name: Name in the ``format`` knob; empty writes an unnamed format.
         hex_only: See ``curves_knob_value``.
+        curves: ``curves_knob_value(shapes, ...)`` already made, when the same shapes go into
+            several scripts (it is most of the work).
 
     Returns:
         The node block.
@@ -989,7 +1042,7 @@ def write_roto(
     if not connect_input:
         knobs.append(("cliptype", "none"))
     knobs += [
-        ("curves", curves_knob_value(shapes, width=width, height=height, hex_only=hex_only)),
+        ("curves", curves or curves_knob_value(shapes, width=width, height=height, hex_only=hex_only)),
         ("toolbox", ROTO_TOOLBOX),
         ("colorOverlay", "{0 0 0 0}"),
         ("lifetime_type", '"all frames"'),

@@ -11,8 +11,8 @@ import pytest
 
 from seamroto import face
 from seamroto.colour import LINEAR_SPACE, MODEL_SPACE, model_gray_u8, to_model_space
-from seamroto.detection import ShotDetections, detect_shot
-from seamroto.flow import FlowBuilder, flow_step, landmark_flow, to_gray_u8
+from seamroto.detection import ShotDetections, _Gray, detect_shot
+from seamroto.flow import FlowBuilder, flow_pair, landmark_flow, pair_region, to_gray_u8
 from seamroto.pipeline import load_character
 from seamroto.plates import PlateSequence
 from seamroto.progress import NullProgress
@@ -84,23 +84,38 @@ def test_a_faceless_frame_keeps_no_points_and_no_flow(tiny_model, farm_plates, m
     assert 1004 not in det.face_boxes
 
 
-def test_streamed_flow_steps_equal_landmark_flow() -> None:
+def test_streamed_flow_pairs_equal_landmark_flow() -> None:
+    """The streaming tracker keeps only grey regions; flow on their crops equals whole-frame flow."""
     rng = np.random.default_rng(3)
-    base = (rng.random((120, 160)) * 255).astype(np.uint8)
+    base = (rng.random((480, 640)) * 255).astype(np.uint8)
     import cv2
 
     base = cv2.GaussianBlur(base, (0, 0), 2.0)
     frames = [np.roll(base, (k, 2 * k), axis=(0, 1)) for k in range(3)]
-    pts = np.array([[[60.0 + 2 * k, 50.0 + k], [90.0 + 2 * k, 70.0 + k]] for k in range(3)])
+    pts = np.array([[[300.0 + 2 * k, 220.0 + k], [335.0 + 2 * k, 240.0 + k]] for k in range(3)])
     fwd, bwd = landmark_flow(frames, pts)
     built_f, built_b = FlowBuilder(3, 2), FlowBuilder(3, 2)
+    # each frame holds a region only, a different one per frame, as flow_gray keeps
+    grays = [_Gray((k, 3 * k), f[3 * k :, k:]) for k, f in enumerate(frames)]
     for i in range(2):
-        built_f.set(i, flow_step(frames[i], frames[i + 1], pts[i]))
-        built_b.set(i + 1, flow_step(frames[i + 1], frames[i], pts[i + 1]))
+        region = pair_region(pts[i], pts[i + 1], base.shape)
+        assert region is not None and region[:2] != (0, 0)
+        step_f, step_b = flow_pair(
+            grays[i].crop(*region), grays[i + 1].crop(*region), pts[i], pts[i + 1], origin=region[:2]
+        )
+        built_f.set(i, step_f)
+        built_b.set(i + 1, step_b)
     for a, b in ((fwd, built_f.build()), (bwd, built_b.build())):
         np.testing.assert_array_equal(a.displacement, b.displacement)
         np.testing.assert_array_equal(a.aperture, b.aperture)
     np.testing.assert_allclose(fwd.displacement[0], [[2.0, 1.0], [2.0, 1.0]], atol=0.05)
+
+
+def test_a_grey_crop_is_black_outside_the_region_held() -> None:
+    g = _Gray((10, 20), np.full((5, 4), 7, np.uint8))
+    crop = g.crop(8, 18, 16, 27)
+    assert crop.shape == (9, 8)
+    assert (crop[2:7, 2:6] == 7).all() and crop.sum() == 7 * 20
 
 
 def test_model_gray_matches_full_conversion_on_neutral_pixels() -> None:
@@ -126,6 +141,14 @@ def test_prepare_runs_in_the_decode_thread(farm_plates) -> None:
     assert [f for f, _ in out] == list(seq.frames)
     assert all(name.startswith("seamroto-plates") for name in seen)
     assert out[0][1] == pytest.approx(float(seq.read(seq.first).mean()))
+
+
+def test_side_by_side_decoders_keep_frame_order(farm_plates) -> None:
+    seq = PlateSequence.open(farm_plates["s2"])
+    means = {f: float(seq.read(f).mean()) for f in seq.frames}
+    out = list(seq.iter_prepared(lambda img: float(img.mean()), prefetch=3, workers=2))
+    assert [f for f, _ in out] == list(seq.frames)
+    assert [m for _, m in out] == pytest.approx([means[f] for f in seq.frames])
 
 
 def test_a_shot_without_a_face_is_flagged_and_keeps_no_points(tiny_model, tmp_path) -> None:

@@ -287,3 +287,24 @@ def test_layer_names_are_unique_across_the_tree() -> None:
         (("mouth", "eyes_3"), "x"),
         (("face", "eyes"), "y"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("{a} }", "unbalanced '}'"),
+        ("{a {b}", "unbalanced '{'"),
+        ("{a}\nb", "newline outside braces"),
+        ("{x [exec rm]}", "run Tcl"),
+        ("{$env}", "run Tcl"),
+    ],
+)
+def test_knob_text_that_would_break_the_script_is_refused(value: str, problem: str) -> None:
+    with pytest.raises(NkWriteError, match=problem.replace("[", r"\[")):
+        writer.write_node("NoOp", "n", [("label", value)])
+
+
+def test_escaped_and_multiline_knob_text_is_accepted() -> None:
+    big = "{" + "{x3f800000 -} " * 5000 + "}"
+    text = writer.write_node("NoOp", "n", [("label", "{a\n\\[b\\] é}"), ("curves", big)])
+    assert "\\[b\\]" in text and text.count("x3f800000") == 5000
