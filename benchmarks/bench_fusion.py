@@ -14,12 +14,22 @@ For each synthetic shot (1920x1080 by default) it measures:
 Targets (issue 3): excess jitter <= 0.3 px, flag recall >= 90 %, flag false positives <= 10 %.
 Run: ``.venv/bin/python benchmarks/bench_fusion.py [--shots 3] [--frames 48]``.
 
-Real detections, offline: ``--write-cache OUT --model models/mara/v2 --shot-dirs DIR...`` runs
+Real detections, offline: ``--write-cache OUT --model models/mara/v3 --shot-dirs DIR...`` runs
 the tracker's detection pass once per ``seamroto synth`` shot and stores its output (points,
 confidences, LK flow both ways, face flags) with the ground truth in ``OUT/<shot>.npz``;
 ``--cached NPZ...`` then fuses those in well under a second per shot and prints the issue-3
-figures, and ``--calibrate NPZ...`` fits ``confidence.ErrorModel`` on them (use the
-character's training shots, then judge held-out ones with ``--cached``).
+figures, and ``--calibrate NPZ...`` fits ``confidence.ErrorModel`` on them (use a calibration
+shot the character neither trained on nor is scored on, then judge held-out ones with ``--cached``).
+``--shape-prior PRIOR`` (a ``shape_prior.json`` or a model folder holding one, see
+``seamroto.shapeprior``) fuses with the character's geometric prior, and with the error model the
+prior carries unless ``--calibrate`` fits one; ``--write-prior OUT.json`` stores the prior with the
+error model just calibrated. ``--prior-cv NPZ...`` cross-validates the prior across cached
+shots: each is fused with a prior learned from the others' ground truth (use training shots;
+with ``--calibrate CAL.npz`` its anchor noise is measured on CAL).
+
+The bundled character's calibrated prior (anchor noise and error model from the calibration shot):
+``--model models/mara/v3 --prior-shots .../mara_s{1..5}/gt.nk --calibrate CAL.npz --write-prior
+OUT.json``, then ``python -m training.shape_prior --model models/mara/v3 --prior-from OUT.json``.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from seamroto import confidence, face, flow, fusion
+from seamroto import confidence, face, flow, fusion, shapeprior
 from seamroto.colour import LINEAR_SPACE, to_model_space
 from seamroto.curves import excess_jitter_px
 from seamroto.datamodel import tracks_to_array
@@ -276,7 +286,9 @@ def _load_cached(path: Path) -> Dict[str, object]:
     return d
 
 
-def _fuse_cached(d: Dict[str, object], params: fusion.FusionParams) -> fusion.FusedTracks:
+def _fuse_cached(
+    d: Dict[str, object], params: fusion.FusionParams, prior: Optional[shapeprior.ShapePrior] = None
+) -> fusion.FusedTracks:
     def pf(prefix: str) -> flow.PointFlow:
         ap = np.asarray(d[f"{prefix}_a"])
         return flow.PointFlow(
@@ -287,14 +299,16 @@ def _fuse_cached(d: Dict[str, object], params: fusion.FusionParams) -> fusion.Fu
         [int(f) for f in np.asarray(d["frames"])], np.asarray(d["points"]), np.asarray(d["conf"]),
         pf("fwd"), pf("bwd"), landmark_names=d["names"], discontinuous=d["disc"],  # type: ignore[arg-type]
         face_flags=d["face_flags"], face_absent=[int(f) for f in np.asarray(d["face_absent"])],  # type: ignore[arg-type]
-        params=params,
+        params=params, shape_prior=prior,
     )
 
 
-def cached_figures(path: Path, params: Optional[fusion.FusionParams] = None) -> Dict[str, float]:
+def cached_figures(
+    path: Path, params: Optional[fusion.FusionParams] = None, prior: Optional[shapeprior.ShapePrior] = None
+) -> Dict[str, float]:
     """Issue-3 figures of fusion on one cached shot (as ``bench_track.py`` computes them)."""
     d = _load_cached(path)
-    res = _fuse_cached(d, params or fusion.FusionParams())
+    res = _fuse_cached(d, params or fusion.FusionParams(), prior)
     gt = np.asarray(d["gt"])
     disc = np.isin(d["names"], d["disc"])  # type: ignore[arg-type]
     err_vec = res.points - gt
@@ -315,37 +329,140 @@ def cached_figures(path: Path, params: Optional[fusion.FusionParams] = None) -> 
     }
 
 
-def calibrate_cached(paths: Sequence[Path]) -> confidence.ErrorModel:
-    """Fit the error model on cached shots with truth (the smoother's posterior kept at gain 1)."""
+def calibrate_cached(
+    paths: Sequence[Path], prior: Optional[shapeprior.ShapePrior] = None
+) -> confidence.ErrorModel:
+    """Fit the error model on cached shots with truth (posterior gain held at 1, hidden-move gain at its set value)."""
     feats, errs = [], []
     for path in paths:
         d = _load_cached(path)
-        res = _fuse_cached(d, fusion.FusionParams(error_model=None))
-        det, conf = np.asarray(d["points"]), np.asarray(d["conf"])
-        det_ok = np.isfinite(det).all(axis=2) & (conf > 0)
-        # the residual as fusion feeds it to its error model (see fuse_tracks)
-        rel = np.clip(fusion.relative_confidence(conf, det_ok), 0.0, 1.0) ** fusion.FusionParams().occlusion_power
-        trust = res.detection_weight**2 * rel
-        resid = np.where(det_ok, np.linalg.norm(res.points - np.nan_to_num(det), axis=2) * np.sqrt(trust), 0.0)
-        feats.append(confidence.error_features(res.sigma_px, resid, conf).reshape(-1, len(confidence.FEATURES)))
+        res = _fuse_cached(d, fusion.FusionParams(error_model=None), prior)
+        assert res.error_features is not None
+        # the evidence exactly as fusion feeds it to its error model
+        feats.append(res.error_features.reshape(-1, len(confidence.FEATURES)))
         errs.append(np.linalg.norm(res.points - np.asarray(d["gt"]), axis=2).reshape(-1))
     model, nll = confidence.calibrate_error_model(
         np.concatenate(feats), np.concatenate(errs), use=("residual", "detector", "floor"),
-        fixed={"posterior": 1.0},
+        fixed={"posterior": 1.0, "hidden": confidence.HIDDEN_MOVE_GAIN},
     )
     print(f"fitted on {len(paths)} shot(s): {model} (mean NLL {nll:.4f})")
     return model
 
 
+def _read_prior(path: Path) -> shapeprior.ShapePrior:
+    """A prior from a ``shape_prior.json`` or a model folder (the folder's card must list it)."""
+    if path.is_dir():
+        prior = shapeprior.load_shape_prior(path)
+        if prior is None:
+            raise SystemExit(f"{path} holds no shape prior its card lists")
+        return prior
+    return shapeprior.ShapePrior.from_dict(json.loads(path.read_text(encoding="utf-8")), str(path))
+
+
+def learn_prior_cached(
+    paths: Sequence[Path], noise_from: Sequence[Path] = ()
+) -> shapeprior.ShapePrior:
+    """A shape prior from the ground truth stored in cached shots (as training learns it).
+
+    With ``noise_from`` (cached calibration shots), the anchors' errors are measured there, on
+    fusion without a prior, and the prior is learned again with them (``AnchorNoise``).
+    """
+    from seamroto.rigtrain import seams_from_names
+
+    docs = [_load_cached(p) for p in paths]
+    names = docs[0]["names"]
+
+    def learn(noise: Optional[shapeprior.AnchorNoise]) -> shapeprior.ShapePrior:
+        return shapeprior.learn_shape_prior(
+            [np.asarray(d["gt"]) for d in docs], names,  # type: ignore[arg-type]
+            seams=seams_from_names(names), discontinuous=docs[0]["disc"],  # type: ignore[arg-type]
+            anchor_noise=noise,
+        )
+
+    prior = learn(None)
+    return learn(measure_noise_cached(noise_from, prior)) if noise_from else prior
+
+
+def measure_noise_cached(paths: Sequence[Path], prior: shapeprior.ShapePrior) -> shapeprior.AnchorNoise:
+    """How fusion (without a prior) gets the prior's anchors wrong on cached shots with truth."""
+    tracked, truth = [], []
+    names: List[str] = []
+    for path in paths:
+        d = _load_cached(path)
+        tracked.append(_fuse_cached(d, fusion.FusionParams()).points)
+        truth.append(np.asarray(d["gt"]))
+        names = d["names"]  # type: ignore[assignment]
+    return shapeprior.measure_anchor_noise(tracked, truth, names, prior)
+
+
+def calibrate_prior(
+    model_dir: Path, shots: Sequence[Path], calibration: Sequence[Path]
+) -> shapeprior.ShapePrior:
+    """The character's calibrated prior, as the bundled model carries it.
+
+    Learned from the training ground truth (``shots``, .nk) with the anchor noise measured on
+    the calibration shots (cached), and carrying the error model fitted there for fusion with it.
+    """
+    from seamroto.annotations import load_annotations
+    from training.shape_prior import learn_for_model
+
+    annotations = load_annotations(shots)
+    prior = learn_for_model(model_dir, annotations)
+    prior = learn_for_model(model_dir, annotations, anchor_noise=measure_noise_cached(calibration, prior))
+    return prior.with_error_model(calibrate_cached(calibration, prior))
+
+
+def _print_rows(label: str, rows: Sequence[Tuple[str, Dict[str, float]]]) -> None:
+    keys = ["mean", "p95", "jitter", "jitter_cont", "jitter_mouth", "recall", "fine", "bad", "flagged"]
+    print(f"{label:14s} " + " ".join(f"{k:>12s}" for k in keys))
+    for name, r in rows:
+        print(f"{name:14s} " + " ".join(f"{r[k]:12.3f}" for k in keys))
+    print(f"{'mean':14s} " + " ".join(f"{np.mean([r[k] for _, r in rows]):12.3f}" for k in keys))
+
+
+def _main_prior_cv(
+    paths: Sequence[Path], error_model: Optional[confidence.ErrorModel], noise_from: Sequence[Path]
+) -> None:
+    """Leave-one-shot-out: fuse each shot without a prior and with one learned from the others.
+
+    With the prior, the error model is ``error_model`` (one calibrated for fusion with a prior,
+    e.g. the one a ``--shape-prior`` carries) or fusion's default; ``noise_from`` are the
+    calibration shots the anchor noise is measured on (none: white noise).
+    """
+    params = fusion.FusionParams()
+    if error_model is not None:
+        params = dataclasses.replace(params, error_model=error_model)
+    without, with_prior = [], []
+    for k, path in enumerate(paths):
+        prior = learn_prior_cached([p for m, p in enumerate(paths) if m != k], noise_from)
+        without.append((path.stem, cached_figures(path)))
+        with_prior.append((path.stem, cached_figures(path, params, prior)))
+    _print_rows("no prior", without)
+    _print_rows("held-out prior", with_prior)
+
+
 def _main_cached(args: argparse.Namespace) -> None:
     params = fusion.FusionParams()
-    if args.calibrate:
-        params = dataclasses.replace(params, error_model=calibrate_cached(args.calibrate))
+    prior = _read_prior(args.shape_prior) if args.shape_prior else None
+    if args.prior_shots:
+        if args.model is None or not args.calibrate:
+            raise SystemExit("--prior-shots needs --model and --calibrate")
+        prior = calibrate_prior(args.model, args.prior_shots, args.calibrate)
+        print(f"prior learned from {len(args.prior_shots)} shot(s): {json.dumps(prior.stats)}")
+    elif args.calibrate:
+        model = calibrate_cached(args.calibrate, prior)
+        prior = prior.with_error_model(model) if prior is not None else None
+        params = dataclasses.replace(params, error_model=model)
+    if prior is not None and prior.error_model is not None:
+        params = dataclasses.replace(params, error_model=prior.error_model)
+    if args.write_prior and prior is not None:
+        args.write_prior.write_text(json.dumps(prior.to_dict(), indent=1) + "\n", encoding="utf-8")
+        print(f"prior written to {args.write_prior}")
     if not args.cached:
         return
     keys = ["mean", "p95", "jitter", "jitter_cont", "jitter_mouth", "recall", "fine", "bad", "flagged"]
     print("shot       " + " ".join(f"{k:>12s}" for k in keys))
-    rows = [cached_figures(p, params) for p in args.cached]
+    rows = [cached_figures(p, params, prior) for p in args.cached]
     for p, r in zip(args.cached, rows):
         print(f"{p.stem:10s} " + " ".join(f"{r[k]:12.3f}" for k in keys))
     print("mean       " + " ".join(f"{np.mean([r[k] for r in rows]):12.3f}" for k in keys))
@@ -363,6 +480,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--shot-dirs", type=Path, nargs="+", default=[])
     parser.add_argument("--cached", type=Path, nargs="+", help="cached shots (.npz) to fuse and score")
     parser.add_argument("--calibrate", type=Path, nargs="+", help="cached shots to fit the error model on")
+    parser.add_argument("--shape-prior", type=Path, help="shape_prior.json or a model folder holding one")
+    parser.add_argument("--write-prior", type=Path, help="with --calibrate: the prior plus that error model")
+    parser.add_argument("--prior-cv", type=Path, nargs="+", help="cached shots to cross-validate the prior on")
+    parser.add_argument("--prior-shots", type=Path, nargs="+",
+                        help="training ground truth (.nk) to learn the prior from (with --model, --calibrate)")
     args = parser.parse_args(argv)
     if args.write_cache:
         if args.model is None or not args.shot_dirs:
@@ -370,7 +492,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         for shot_dir in args.shot_dirs:
             print("cached", write_cache(args.model, shot_dir, args.write_cache), flush=True)
         return
-    if args.cached or args.calibrate:
+    if args.prior_cv:
+        em = _read_prior(args.shape_prior).error_model if args.shape_prior else None
+        _main_prior_cv(args.prior_cv, em, args.calibrate or ())
+        return
+    if args.cached or args.calibrate or args.prior_shots:
         _main_cached(args)
         return
     chars = sorted(CHARACTERS)

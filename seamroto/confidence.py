@@ -14,10 +14,18 @@ variance is modelled as a non-negative mix of it::
             + (detector_px / conf)^2                 the detector's own confidence
             + spread_gain * spread^2                 test-time crop disagreement, when measured
             + floor_px^2
+            + hidden_gain * jump^2                   a hidden point that moved while hidden
 
 with weights fitted by maximum likelihood of measured errors on shots with ground truth
 (``calibrate_error_model``), on the character's training shots so that a held-out shot is
 judged by numbers it did not set. ``confidence`` is then P(|error| < tolerance).
+
+The last term is for points the detector could not see (a pupil under a closed lid): the track
+carries them with the face, so if the point sits elsewhere relative to the face after the
+occlusion than before it (a gaze change during a blink), it moved while hidden, at a time
+nothing shows. ``jump`` is that displacement; a move equally likely on any frame of the run
+leaves a per-axis error variance of about ``jump^2 / 4`` (``HIDDEN_MOVE_GAIN``), so that gain is
+set, not fitted.
 """
 
 from __future__ import annotations
@@ -42,7 +50,9 @@ NEGLIGIBLE_GAIN = 1e-6
 FIT_START_LOG = -3.0
 FIT_MAX_ITERATIONS = 4000
 FIT_TOLERANCE = 1e-7
-FEATURES = ("posterior", "residual", "detector", "spread", "floor")
+FEATURES = ("posterior", "residual", "detector", "spread", "floor", "hidden")
+#: Per-axis error variance per squared jump of a point that moved while hidden (see above).
+HIDDEN_MOVE_GAIN = 0.25
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,7 @@ class ErrorModel:
     The defaults were fitted on a calibration shot that the bundled demo character neither
     trained on nor is scored on (``seamroto synth --character mara --seed 21 --frames 100
     --size 2048x1080``; real detections; ``benchmarks/bench_fusion.py --write-cache DIR --model
-    models/mara/v2 --shot-dirs SHOT`` then ``--calibrate DIR/SHOT.npz``). The training shots
+    models/mara/v3 --shot-dirs SHOT`` then ``--calibrate DIR/SHOT.npz``). The training shots
     would be optimistic: the detector has seen them. A character whose detector is better or
     worse calibrated can carry its own.
 
@@ -62,6 +72,8 @@ class ErrorModel:
         detector_px: per-axis error (px) of a detection with confidence 1; scales as 1/conf.
         spread_gain: multiplies the squared spread of test-time crops (0: not measured).
         floor_px: per-axis error every point has at least.
+        hidden_gain: multiplies the squared jump of a point that moved while hidden
+            (``HIDDEN_MOVE_GAIN``; 0, the default, ignores it as earlier models did).
     """
 
     posterior_gain: float = 1.0
@@ -69,18 +81,27 @@ class ErrorModel:
     detector_px: float = 0.163
     spread_gain: float = 0.0
     floor_px: float = 0.0
+    hidden_gain: float = 0.0
 
     def as_vector(self) -> np.ndarray:
         """Gains in ``FEATURES`` order, as the fit sees them (variance per unit feature)."""
         return np.array(
-            [self.posterior_gain, self.residual_gain, self.detector_px**2, self.spread_gain, self.floor_px**2]
+            [
+                self.posterior_gain,
+                self.residual_gain,
+                self.detector_px**2,
+                self.spread_gain,
+                self.floor_px**2,
+                self.hidden_gain,
+            ]
         )
 
     @staticmethod
     def from_vector(w: Sequence[float]) -> ErrorModel:
         """Inverse of ``as_vector``."""
         g = [0.0 if v < NEGLIGIBLE_GAIN else float(v) for v in w]
-        return ErrorModel(g[0], g[1], math.sqrt(g[2]), g[3], math.sqrt(g[4]))
+        g += [0.0] * (len(FEATURES) - len(g))
+        return ErrorModel(g[0], g[1], math.sqrt(g[2]), g[3], math.sqrt(g[4]), g[5])
 
 
 def error_features(
@@ -88,6 +109,7 @@ def error_features(
     residual_px: np.ndarray,
     det_conf: np.ndarray,
     spread_px: Optional[np.ndarray] = None,
+    hidden_jump_px: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Stack the evidence per point as squared px, in ``FEATURES`` order.
 
@@ -97,20 +119,28 @@ def error_features(
             detection kept (0 or NaN where none; ``fusion.fuse_tracks`` computes it).
         det_conf: the detector's own confidence in [0, 1].
         spread_px: RMS distance of test-time crop detections from their mean, or None.
+        hidden_jump_px: on frames where the point was hidden, how far it moved relative to the
+            face between the frames either side of the occlusion (0 elsewhere), or None.
 
-    Shape: each (F, L) -> (F, L, 5) float64; NaN rows where the point has no data.
+    Shape: each (F, L) -> (F, L, 6) float64; NaN rows where the point has no data.
 
     Raises:
         ShapeError: when the inputs differ in shape.
     """
     post = np.asarray(posterior_px, dtype=np.float64)
-    for name, arr in (("residual_px", residual_px), ("det_conf", det_conf), ("spread_px", spread_px)):
+    for name, arr in (
+        ("residual_px", residual_px), ("det_conf", det_conf), ("spread_px", spread_px),
+        ("hidden_jump_px", hidden_jump_px),
+    ):
         if arr is not None and np.shape(arr) != post.shape:
             raise ShapeError(name, np.shape(arr), post.shape)
     res = np.nan_to_num(np.asarray(residual_px, dtype=np.float64), nan=0.0)
     conf = np.clip(np.nan_to_num(np.asarray(det_conf, dtype=np.float64), nan=0.0), MIN_CONFIDENCE, 1.0)
     spread = np.zeros_like(post) if spread_px is None else np.nan_to_num(np.asarray(spread_px, float), nan=0.0)
-    out = np.stack([post**2, res**2, 1.0 / conf**2, spread**2, np.ones_like(post)], axis=-1)
+    jump = (
+        np.zeros_like(post) if hidden_jump_px is None else np.nan_to_num(np.asarray(hidden_jump_px, float), nan=0.0)
+    )
+    out = np.stack([post**2, res**2, 1.0 / conf**2, spread**2, np.ones_like(post), jump**2], axis=-1)
     out[~np.isfinite(post)] = np.nan
     return out
 
@@ -118,9 +148,11 @@ def error_features(
 def error_sigma(features: np.ndarray, model: ErrorModel = ErrorModel()) -> np.ndarray:
     """Per-axis error sigma (px) of every point: sqrt of the modelled variance.
 
-    Shape: (F, L, 5) -> (F, L) float64; inf where the features are NaN (no data).
+    Shape: (F, L, 6) -> (F, L) float64; inf where the features are NaN (no data). Five
+    columns (features of an older version, without ``hidden``) are accepted too.
     """
-    var = np.asarray(features, dtype=np.float64) @ model.as_vector()
+    x = np.asarray(features, dtype=np.float64)
+    var = x @ model.as_vector()[: x.shape[-1]]
     return np.where(np.isfinite(var), np.sqrt(np.maximum(var, 0.0)), np.inf)
 
 
@@ -148,7 +180,7 @@ def calibrate_error_model(
     """Fit the gains to measured errors by maximum likelihood (2-D Gaussian, per-axis variance).
 
     Args:
-        features: ``error_features`` of many points, any leading shape (..., 5).
+        features: ``error_features`` of many points, any leading shape (..., 6).
         error_px: their measured distance to the truth, same leading shape.
         use: which features may get a non-zero gain (others stay 0).
         fixed: gains held at a given value instead of fitted, in ``as_vector`` units (a

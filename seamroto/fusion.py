@@ -17,6 +17,12 @@ Cholesky factor also gives every point's posterior variance (Takahashi's recursi
 reweighting (Cauchy for detections and the prior, Geman-McClure for flow) rejects outlier
 detections and wrong flow and lets a real step or blink through instead of smearing it.
 
+With the character's shape prior (``seamroto.shapeprior``), silhouette and seam landmarks are
+solved a second time with one more term, ``(x_t - p_t)' P_t (x_t - p_t)``: the prior's position
+``p_t`` predicted from the fused interior landmarks, with information ``P_t`` only along the weak
+direction of the landmark's LK window (``I - aperture``), where the detection also keeps only
+``prior_detection_along`` of its weight. Across the silhouette, detector and flow decide as before.
+
 Landmarks declared *discontinuous* (replacement mouth pieces, swapped every frame) are never
 flow-propagated or smoothed: they keep their per-frame detection and get their confidence by
 comparison with other frames showing the same print. Frames with no data stay NaN.
@@ -43,6 +49,7 @@ from seamroto.config import DEFAULT_CONFIDENCE_THRESHOLD, DEFAULT_SMOOTHING
 from seamroto.datamodel import LandmarkSample, LandmarkTrack
 from seamroto.errors import ShapeError
 from seamroto.flow import PointFlow
+from seamroto.shapeprior import ShapePrior
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +145,11 @@ class FusionParams:
         frame_flag_probability: a frame is also flagged when the probability that at least
             one of its landmarks is off by more than ``tolerance_px`` exceeds this (each
             landmark may be fairly sure on its own while the frame, as a whole, is not).
+        prior_detection_along: with a shape prior (``fuse_tracks(shape_prior=...)``), the
+            share of its weight a detection of a landmark the prior covers keeps along the
+            weak direction of its LK window (a silhouette or a line): there the detector's
+            error is a slowly varying bias of several px, not noise, and the prior knows the
+            position better. 1 keeps the detection isotropic.
     """
 
     smoothing: float = DEFAULT_SMOOTHING
@@ -173,6 +185,7 @@ class FusionParams:
     occlusion_power: float = 2.0
     error_model: Optional[ErrorModel] = ErrorModel()
     frame_flag_probability: float = 0.5
+    prior_detection_along: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -191,6 +204,10 @@ class FusedTracks:
         reasons: why each flagged frame was flagged (only flagged frames appear).
         detection_sigma_px: detector noise used (estimated or given).
         flow_sigma_px: flow noise used (estimated or given).
+        error_features: the evidence the error model turned into ``sigma_px``
+            (``confidence.error_features``), for calibrating it. Shape: (F, L, 6) (None only
+            in tracks built by older code).
+        prior_landmarks: landmarks the shape prior took part in.
     """
 
     frames: Tuple[int, ...]
@@ -202,6 +219,8 @@ class FusedTracks:
     reasons: Mapping[int, str] = field(default_factory=dict)
     detection_sigma_px: float = float("nan")
     flow_sigma_px: float = float("nan")
+    error_features: Optional[np.ndarray] = None
+    prior_landmarks: Tuple[str, ...] = ()
 
     def to_tracks(self, names: Sequence[str]) -> Tuple[LandmarkTrack, ...]:
         """Datamodel tracks; ``keyed`` is False where the point rests on flow and prior only."""
@@ -542,7 +561,8 @@ def _normal_matrix(
     Unknowns per frame t: x_t (2) then the flow bias b_t (2) of the link t -> t+1.
 
     Args:
-        a: detection weights (F,).
+        a: detection weights (F,), or per-frame information matrices (F, 2, 2) (a detection
+            trusted less along a contour, plus the shape prior).
         b: flow information per link (F-1, 2, 2).
         g: prior weights per centre frame (F,) (0 at both ends).
         bias_step: weight of |b_{t+1} - b_t|^2.
@@ -553,7 +573,8 @@ def _normal_matrix(
     eye = np.eye(2)
     x = STATE * np.arange(f)
     bias = x + 2
-    _pack(ab, x, x, (a + RIDGE)[:, None, None] * eye)
+    a_blocks = a[:, None, None] * eye if np.ndim(a) == 1 else np.asarray(a)
+    _pack(ab, x, x, a_blocks + RIDGE * eye)
     _pack(ab, bias, bias, np.full((f, 1, 1), bias_size + RIDGE) * eye)
     if f >= 2:
         t = np.arange(f - 1)
@@ -656,6 +677,8 @@ def _smooth_one(
     sig_d: np.ndarray,
     params: FusionParams,
     late: int = 0,
+    det_shape: Optional[np.ndarray] = None,
+    prior: Optional[Tuple[np.ndarray, np.ndarray]] = None,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Robust MAP track of one landmark.
 
@@ -671,6 +694,11 @@ def _smooth_one(
             the first half of the iterations, weighted by how well they agree with the track
             found without them: they are precise but blind to non-rigid moves (a blink), and
             joining from the start they would outvote the detections that see the move.
+        det_shape: per-frame shape of the detection's information (F, 2, 2), eigenvalues in
+            (0, 1]: a detection trusted less along a contour (None: isotropic).
+        prior: the shape prior as (positions (F, 2), information (F, 2, 2) in 1/px^2), an
+            absolute measurement of each frame (0 information where it has none); Cauchy
+            reweighted like a detection.
 
     Returns:
         (x (F, 2) NaN where unsupported, banded Cholesky factor of the final normal matrix
@@ -712,12 +740,18 @@ def _smooth_one(
     ub = np.zeros((BAND + 1, STATE * f))
     bias_step = 1.0 / params.bias_step_sigma_px**2
     bias_size = 1.0 / params.bias_sigma_px**2
+    shape = np.broadcast_to(np.eye(2), (f, 2, 2)) if det_shape is None else det_shape
+    wp = np.ones(f)
     for it in range(max(params.iterations, 1)):
-        a = a0 * wa
+        a = (a0 * wa)[:, None, None] * shape
+        rhs = np.zeros((f, STATE))
+        rhs[:, :2] = np.einsum("fij,fj->fi", a, z)
+        if prior is not None:
+            p_info = wp[:, None, None] * prior[1]
+            a = a + p_info
+            rhs[:, :2] += np.einsum("fij,fj->fi", p_info, prior[0])
         bk = np.einsum("kfiv,kfv,kfjv->kfij", vec, lam * wb, vec)
         ab = _normal_matrix(a, bk.sum(axis=0), g_base * wg, bias_step, bias_size)
-        rhs = np.zeros((f, STATE))
-        rhs[:, :2] = a[:, None] * z
         if f >= 2:
             flow_rhs = np.einsum("kfij,kfj->fi", bk, d)
             rhs[:-1, :2] -= flow_rhs
@@ -728,8 +762,12 @@ def _smooth_one(
         x, bias = sol[:, :2], sol[:-1, 2:]
         if it == params.iterations - 1:
             break
-        r2 = ((x - z) ** 2).sum(axis=1)
+        r = x - z
+        r2 = np.einsum("fi,fij,fj->f", r, shape, r)
         wa = np.where(has_det, _cauchy(r2, rs2 * sig_d**2 * 2.0), 1.0)
+        if prior is not None:
+            rp = x - prior[0]
+            wp = _cauchy(np.einsum("fi,fij,fj->f", rp, prior[1], rp), rs2)
         if f >= 2:
             s = (x[1:] - x[:-1] + bias)[None] - d
             along = np.einsum("kfiv,kfi->kfv", vec, s)
@@ -846,22 +884,116 @@ def _disagreement_sigma(
     weight: np.ndarray,
     sigma: np.ndarray,
     params: FusionParams,
+    metric: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Posterior sigma, widened where the detector disagreed with the track several frames running.
 
     One rejected detection next to agreeing ones is an outlier, and the track is fine. When
     consecutive detections are rejected, the track may instead be what is wrong (a move too
     fast for flow, a blink smoothed away): the error may then be as large as the
-    disagreement, which is what the confidence must say.
+    disagreement, which is what the confidence must say. ``metric`` (F, L, 2, 2) measures the
+    disagreement as the detection was trusted (``_detection_residual``).
     """
-    resid = np.linalg.norm(np.where(det_ok[..., None], points - det, 0.0), axis=2)
-    resid = np.nan_to_num(resid, nan=0.0)
+    resid = _detection_residual(points, det, det_ok, metric)
     rejected = np.where(det_ok, (1.0 - weight) * resid, 0.0)
     big = rejected > params.disagreement_px
     run = np.zeros_like(big)
     run[1:] |= big[1:] & big[:-1]
     run[:-1] |= big[:-1] & big[1:]
     return np.where(run, np.hypot(sigma, resid), sigma)
+
+
+def _detection_residual(
+    points: np.ndarray, det: np.ndarray, det_ok: np.ndarray, metric: Optional[np.ndarray]
+) -> np.ndarray:
+    """Distance (F, L) of each track point from its detection, in the detection's own metric.
+
+    A detection trusted only across a contour (``metric`` with a small eigenvalue along it)
+    does not contradict a track that moved it along the contour. 0 where there is no detection.
+    """
+    r = np.nan_to_num(np.where(det_ok[..., None], points - det, 0.0), nan=0.0)
+    if metric is None:
+        return np.linalg.norm(r, axis=2)
+    return np.sqrt(np.maximum(np.einsum("fli,flij,flj->fl", r, metric, r), 0.0))
+
+
+def _hidden_jumps(points: np.ndarray, hidden: np.ndarray, cont: np.ndarray) -> np.ndarray:
+    """How far each hidden point moved relative to the face across its occlusion (F, L) px.
+
+    For every run of frames on which a continuous landmark is hidden (occluded, or not
+    detected while the face is in shot) with a visible frame on each side, the face's motion
+    between those two frames (a similarity of the other visible landmarks) maps the point's
+    position before onto where it would be after if it had moved with the face; the distance
+    to where it is after is the jump, given to every frame of the run. 0 elsewhere (also for
+    runs touching the ends of the shot: nothing to compare).
+    """
+    f, n = hidden.shape
+    out = np.zeros((f, n))
+    finite = np.isfinite(points).all(axis=2)
+    for j in np.flatnonzero(cont & hidden.any(axis=0)):
+        i = 0
+        while i < f:
+            if not hidden[i, j]:
+                i += 1
+                continue
+            start = i
+            while i < f and hidden[i, j]:
+                i += 1
+            before, after = start - 1, i
+            if before < 0 or after >= f or not (finite[before, j] and finite[after, j]):
+                continue
+            ref = cont & ~hidden[before] & ~hidden[after] & finite[before] & finite[after]
+            ref[j] = False
+            m = _similarity(points[before, ref], points[after, ref])
+            if m is None:
+                continue
+            moved = points[before, j] @ m[:, :2].T + m[:, 2]
+            out[start:after, j] = float(np.linalg.norm(moved - points[after, j]))
+    return out
+
+
+def _aperture_per_frame(
+    flow_fwd: Optional[PointFlow], flow_bwd: Optional[PointFlow], f: int, n: int
+) -> np.ndarray:
+    """Mean of the forward and backward LK aperture at each point (F, L, 2, 2); NaN if neither."""
+    acc = np.zeros((f, n, 2, 2))
+    cnt = np.zeros((f, n))
+    for flow in (flow_fwd, flow_bwd):
+        if flow is None or flow.aperture is None:
+            continue
+        ap = np.asarray(flow.aperture, dtype=np.float64)
+        if ap.shape != (f, n, 2, 2):
+            raise ShapeError("flow.aperture", ap.shape, (f, n, 2, 2))
+        ok: np.ndarray = np.asarray(np.isfinite(ap).all(axis=(2, 3)))
+        acc += np.where(ok[..., None, None], ap, 0.0)
+        cnt += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((cnt > 0)[..., None, None], acc / cnt[..., None, None], np.nan)
+
+
+def _prior_terms(
+    prediction_mean: np.ndarray, prediction_cov: np.ndarray, aperture: np.ndarray, along: float
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detection shape and prior measurement of one landmark from its LK window's aperture.
+
+    The weak direction of the window (``I - aperture``: 1 along a straight edge, 0 across it
+    and on a corner) is where the detector only guesses from context: the detection keeps
+    ``along`` of its weight there, and the prior speaks there only. A frame whose window is
+    unknown counts as a corner (the prior stays silent).
+
+    Returns:
+        detection shape (F, 2, 2), prior positions (F, 2) (0 where none) and prior
+        information (F, 2, 2) in 1/px^2.
+    """
+    eye = np.eye(2)
+    known = np.isfinite(aperture).all(axis=(1, 2))
+    weak = np.where(known[:, None, None], eye - _clip_eigen(np.nan_to_num(aperture), 1.0), 0.0)
+    shape = eye - (1.0 - along) * weak
+    ok = known & np.isfinite(prediction_mean).all(axis=1) & np.isfinite(prediction_cov).all(axis=(1, 2))
+    cov = np.where(ok[:, None, None], prediction_cov, eye)
+    info = np.einsum("fij,fjk,fkl->fil", weak, np.linalg.inv(cov), weak)
+    info = np.where(ok[:, None, None], 0.5 * (info + np.swapaxes(info, 1, 2)), 0.0)
+    return shape, np.where(ok[:, None], prediction_mean, 0.0), info
 
 
 def _confidence(sigma: np.ndarray, tolerance_px: float) -> np.ndarray:
@@ -916,6 +1048,7 @@ def fuse_tracks(
     face_absent: Collection[int] = (),
     params: FusionParams = FusionParams(),
     det_spread: Optional[np.ndarray] = None,
+    shape_prior: Optional[ShapePrior] = None,
 ) -> FusedTracks:
     """Fuse per-frame detections and flow into steady, honest landmark tracks for one shot.
 
@@ -936,6 +1069,10 @@ def fuse_tracks(
         det_spread: RMS distance (px) of each detection from the mean of several test-time
             crops of the same frame, when the detector measured it; feeds the error model.
             Shape: (F, L).
+        shape_prior: the character's geometric prior (``seamroto.shapeprior``): silhouette
+            and seam landmarks are re-solved with it along their LK window's weak direction,
+            from the fused interior landmarks. None (or a prior whose landmarks are not
+            tracked) leaves fusion as it was.
 
     Returns:
         The fused tracks, confidences and frames to review.
@@ -997,7 +1134,8 @@ def fuse_tracks(
     points = np.full((f, n, 2), np.nan)
     sigma = np.full((f, n), np.inf)
     weight = np.zeros((f, n))
-    factors, supports = [], []
+    factors: Dict[int, np.ndarray] = {}
+    supports: Dict[int, np.ndarray] = {}
     cont_cols = np.flatnonzero(cont)
     for j in cont_cols:
         x, ub, live, wa = _smooth_one(
@@ -1006,30 +1144,55 @@ def fuse_tracks(
         )
         points[:, j] = x
         weight[:, j] = wa
-        factors.append(ub)
-        supports.append(live)
+        factors[int(j)] = ub
+        supports[int(j)] = live
+    metric: Optional[np.ndarray] = None
+    prior_names: Tuple[str, ...] = ()
+    prediction = shape_prior.predict(points, names) if shape_prior is not None and cont.any() else None
+    if prediction is not None:
+        # second pass: the prior, predicted from the fused interior, re-solves the targets.
+        metric = np.broadcast_to(np.eye(2), (f, n, 2, 2)).copy()
+        aperture = _aperture_per_frame(flow_fwd, flow_bwd, f, n)
+        used = []
+        for k, j in enumerate(prediction.columns):
+            if disc[j]:
+                continue
+            shape, p_mean, p_info = _prior_terms(
+                prediction.mean[:, k], prediction.cov[:, k], aperture[:, j], params.prior_detection_along
+            )
+            x, ub, live, wa = _smooth_one(
+                z[:, j], a0[:, j], disp[:, :, j], b0[:, :, j], g0, det_sigma[:, j], params,
+                late=late, det_shape=shape, prior=(p_mean, p_info),
+            )
+            points[:, j], weight[:, j], factors[int(j)], supports[int(j)] = x, wa, ub, live
+            metric[:, j] = shape
+            used.append(names[j])
+        prior_names = tuple(used)
     if factors:
-        var = _diag_inverse(np.stack(factors)).reshape(len(factors), f, STATE)[:, :, :2]
-        var = np.where(np.stack(supports), var.mean(axis=2), np.inf)
-        sigma[:, cont_cols] = np.sqrt(var).T
+        cols = np.array(sorted(factors))
+        var = _diag_inverse(np.stack([factors[j] for j in cols])).reshape(len(cols), f, STATE)[:, :, :2]
+        var = np.where(np.stack([supports[j] for j in cols]), var.mean(axis=2), np.inf)
+        sigma[:, cols] = np.sqrt(var).T
     if disc.any():
         points[:, disc] = np.where(det_ok[:, disc, None], det[:, disc], np.nan)
         weight[:, disc] = det_ok[:, disc].astype(np.float64)
         stab = _stabilised(points, det, det_ok, cont)
         sigma[:, disc] = _discontinuous_sigma(stab, det_sigma, disc, sig_d, params)[:, disc]
     if cont.any():
-        sigma[:, cont] = _disagreement_sigma(points, det, det_ok, weight, sigma, params)[:, cont]
+        sigma[:, cont] = _disagreement_sigma(points, det, det_ok, weight, sigma, params, metric)[:, cont]
     points[absent] = np.nan
     sigma[absent] = np.inf
     weight[absent] = 0.0
+    if det_spread is not None and np.shape(det_spread) != (f, n):
+        raise ShapeError("det_spread", np.shape(det_spread), (f, n))
+    # a detection the track overrules matters as far as it was trusted: fully rejected, or
+    # expected to be poor (its confidence fell), it says nothing against the track.
+    trust = weight**2 * np.clip(rel, 0.0, 1.0) ** params.occlusion_power
+    residual = np.where(det_ok, _detection_residual(points, z, det_ok, metric) * np.sqrt(trust), 0.0)
+    present = ~absent[:, None] & np.isfinite(points).all(axis=2)
+    jumps = _hidden_jumps(points, present & (occluded | ~det_ok), cont)
+    feats = error_features(sigma, residual, conf, det_spread, jumps)
     if params.error_model is not None:
-        if det_spread is not None and np.shape(det_spread) != (f, n):
-            raise ShapeError("det_spread", np.shape(det_spread), (f, n))
-        # a detection the track overrules matters as far as it was trusted: fully rejected, or
-        # expected to be poor (its confidence fell), it says nothing against the track.
-        trust = weight**2 * np.clip(rel, 0.0, 1.0) ** params.occlusion_power
-        residual = np.where(det_ok, np.linalg.norm(points - z, axis=2) * np.sqrt(trust), 0.0)
-        feats = error_features(sigma, residual, conf, det_spread)
         sigma = error_sigma(feats, params.error_model)
     confidence = _confidence(sigma, params.tolerance_px)
     confidence[~np.isfinite(points).all(axis=2)] = 0.0
@@ -1045,6 +1208,8 @@ def fuse_tracks(
         reasons=reasons,
         detection_sigma_px=sig_d,
         flow_sigma_px=sig_f,
+        error_features=feats,
+        prior_landmarks=prior_names,
     )
 
 

@@ -56,6 +56,7 @@ class Character:
     rig: Any  # seamroto.rig.Rig
     face_model: Any  # seamroto.face.FaceModel
     info: CharacterInfo
+    shape_prior: Any = None  # seamroto.shapeprior.ShapePrior, when the folder has one
 
     @property
     def ref(self) -> ModelRef:
@@ -75,9 +76,12 @@ def load_character(path: Path, precision: str = "fp32", *, threads: Optional[int
     from seamroto.face import read_face_model
     from seamroto.models import load_model
     from seamroto.rig import Rig
+    from seamroto.shapeprior import load_shape_prior
 
     model = load_model(path, precision, threads=threads or inference_threads())
-    return Character(Path(path), model, Rig.load(path), read_face_model(path), read_character(path))
+    return Character(
+        Path(path), model, Rig.load(path), read_face_model(path), read_character(path), load_shape_prior(path)
+    )
 
 
 def _check(progress: Progress, what: str, frame: Optional[int] = None) -> None:
@@ -112,6 +116,10 @@ def fuse_detections(det: ShotDetections, character: Character, options: TrackOpt
         params = dataclasses.replace(params, smoothing=float(options.smoothing))
     if options.confidence_threshold is not None:
         params = dataclasses.replace(params, confidence_threshold=float(options.confidence_threshold))
+    prior = character.shape_prior
+    if prior is not None and prior.error_model is not None:
+        # the prior changes what the evidence means, so it carries its own calibration
+        params = dataclasses.replace(params, error_model=prior.error_model)
     return fuse_tracks(
         det.frames,
         det.points,
@@ -123,6 +131,7 @@ def fuse_detections(det: ShotDetections, character: Character, options: TrackOpt
         face_flags=det.face_flags,
         face_absent=det.face_absent,
         params=params,
+        shape_prior=prior,
     )
 
 

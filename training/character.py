@@ -1,18 +1,24 @@
 """Learn a whole character: the landmark network (PyTorch -> OpenVINO) plus rig, face model, facts.
 
+The shape prior (``seamroto.shapeprior``: where silhouette and seam landmarks sit given the
+face's interior) is learned from the same ground truth and written beside them; it is skipped,
+with a log line, when the landmarks cannot support one.
+
 ``seamroto train`` (without ``--rig-only``) imports this module at run time, so the core itself
 never needs torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from seamroto.datamodel import Annotation, Character
 from seamroto.progress import NullProgress, Progress
-from seamroto.rigtrain import learn_parts, write_parts
+from seamroto.rigtrain import Parts, learn_parts, write_parts
+from seamroto.shapeprior import ShapePrior, learn_shape_prior, shots_from_annotations, write_shape_prior
 from training.train import train_character
 
 logger = logging.getLogger(__name__)
@@ -50,6 +56,7 @@ def train_full(
     """
     progress = progress or NullProgress()
     parts = learn_parts(name, annotations, progress=progress)
+    prior = learn_prior(annotations, parts)
     character = Character(
         name,
         tuple(parts.rig.landmark_names),  # type: ignore[attr-defined]
@@ -68,5 +75,28 @@ def train_full(
         character=character,
         validation=list(validation),
         resume=resume,
-        extra_files=lambda folder: write_parts(folder, parts),
+        extra_files=lambda folder: _write_extras(folder, parts, prior),
     )
+
+
+def learn_prior(annotations: Sequence[Annotation], parts: Parts) -> Optional[ShapePrior]:
+    """The character's shape prior from its ground truth, or None when it cannot have one."""
+    names = list(parts.rig.landmark_names)  # type: ignore[attr-defined]
+    try:
+        prior = learn_shape_prior(
+            shots_from_annotations(annotations, names),
+            names,
+            seams=parts.info.seams,
+            discontinuous=parts.info.discontinuous,
+        )
+    except ValueError as err:
+        logger.info("no shape prior for this character: %s", err)
+        return None
+    return dataclasses.replace(prior, stats={**prior.stats, "sources": [a.source for a in annotations]})
+
+
+def _write_extras(folder: Path, parts: Parts, prior: Optional[ShapePrior]) -> List[Path]:
+    paths = write_parts(folder, parts)
+    if prior is not None:
+        paths.append(write_shape_prior(folder, prior))
+    return paths

@@ -1,11 +1,13 @@
-"""Rebuild the bundled demo character (``models/mara/v2``) from synthetic shots, reproducibly.
+"""Rebuild the bundled demo character's networks, rig and face model from synthetic shots, reproducibly.
 
-    .venv/bin/python -m training.make_demo_model            # what `make demo-model` runs
+    .venv/bin/python -m training.make_demo_model -o DIR/models/mara/v2    # the first step of `make demo-model`
 
 Five synthetic shots of the character ``mara`` (seeds 1-5, 48 frames, 1920x1080) are rendered
 with ``seamroto synth`` into a work folder, the character is trained on them with a fixed seed,
-and the model is written to ``models/mara/v2`` (a new ``_vN`` if that exists: move the old one
-away first to replace it). Metrics in its card are measured on held-out frames.
+and the model is written to ``-o`` (a new ``_vN`` if that exists). Metrics in its card are
+measured on held-out frames. ``make demo-model`` then calibrates the character's shape prior on
+a separate shot (seed 21) and writes the result as the bundled ``models/mara/v3``
+(``make demo-model-prior``; see the Makefile).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from seamroto.annotations import load_annotations
-from seamroto.config import BUNDLED_MODELS_DIR, DEMO_CHARACTER
+from seamroto.config import DEMO_CHARACTER
 from seamroto.progress import ConsoleProgress
 from seamroto.synth import synth_command
 from training.character import train_full
@@ -35,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "seamroto_demo_shots",
                         help="where the synthetic training shots go (reused when present)")
-    parser.add_argument("-o", "--output", type=Path, default=BUNDLED_MODELS_DIR / DEMO_CHARACTER / "v2")
+    default_out = Path(tempfile.gettempdir()) / "seamroto_demo_shots" / "models" / DEMO_CHARACTER / "v2"
+    parser.add_argument("-o", "--output", type=Path, default=default_out)
     parser.add_argument("--minutes", type=float, default=None, help="training time budget")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the config's)")
     args = parser.parse_args(argv)

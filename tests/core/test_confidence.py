@@ -21,7 +21,7 @@ def test_features_shape_order_and_missing_points() -> None:
     post = np.array([[0.5, np.inf]])
     feats = confidence.error_features(post, np.array([[2.0, np.nan]]), np.array([[0.5, 0.0]]))
     assert feats.shape == (1, 2, len(confidence.FEATURES))
-    np.testing.assert_allclose(feats[0, 0], [0.25, 4.0, 4.0, 0.0, 1.0])
+    np.testing.assert_allclose(feats[0, 0], [0.25, 4.0, 4.0, 0.0, 1.0, 0.0])
     assert np.isnan(feats[0, 1]).all()  # no data: no features
     with pytest.raises(ShapeError):
         confidence.error_features(post, np.zeros((2, 2)), np.ones((1, 2)))
