@@ -18,6 +18,12 @@ which on smooth skin is only as good as what the flow filled in from around. A t
 seam stroke, a narrow band) cannot tell from its outline how far it slid along itself; it
 leans there on the closed shape around it that is keyed on the same frames (the face).
 
+A replacement piece (a shape whose keys differ by more than a motion: a stop-motion mouth is
+another print on every frame) has no motion to follow. With the frames at hand its every
+non-key frame is found again in the image instead (``seamroto.snap``): each key's print, moved
+with the shape that holds the piece (the face), and the propagated estimate are snapped onto
+the frame's edges and the best match is kept.
+
 Between two keys the two directions cross-fade linearly in time, so the result equals each
 key on its frame. Each direction's weight also falls with its round-trip consistency,
 relative to what is normal for that shape: where a blink, a replacement piece or an
@@ -40,6 +46,17 @@ from seamroto.errors import CancelledError, KeyRangeError
 from seamroto.flowfield import FlowField, FlowProvider, FrameSource
 from seamroto.outline import DEFAULT_OUTLINE, Outline, OutlineParams, fit_outline, make_outline
 from seamroto.progress import NullProgress, Progress
+from seamroto.snap import (
+    DEFAULT_REPLACEMENT_TEST,
+    DEFAULT_SNAP,
+    KeyPrint,
+    ReplacementTest,
+    SnapParams,
+    changes_shape,
+    fit_affine,
+    make_key_prints,
+    snap_frame,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +97,13 @@ class PropagationParams:
         outline: settings of the outline matching (``seamroto.outline``).
         match_outlines: refine each measurement by matching the shape's outline on the
             frames (when the frames are given).
+        replacement_shapes: names of the shapes to find again on every frame's edges instead
+            of following motion (``seamroto.snap``); None decides from each shape's keys
+            (``replacement_test``), an empty tuple turns it off. Needs the frames.
+        replacement_test: when a shape's keys make it a replacement piece.
+        snap: settings of the edge snap.
+        snap_review_cost: a snapped frame whose profile cost is above this is flagged for
+            review (0 = a perfect match; ``snap.cost_cap`` = nothing found).
     """
 
     fb_max_px: float = 1.0
@@ -94,6 +118,10 @@ class PropagationParams:
     trust_full: float = 0.85
     outline: OutlineParams = DEFAULT_OUTLINE
     match_outlines: bool = True
+    replacement_shapes: Optional[Tuple[str, ...]] = None
+    replacement_test: ReplacementTest = DEFAULT_REPLACEMENT_TEST
+    snap: SnapParams = DEFAULT_SNAP
+    snap_review_cost: float = 1.0
 
 
 DEFAULT_PARAMS = PropagationParams()
@@ -418,11 +446,14 @@ def _is_thin(poly: np.ndarray) -> bool:
     return min(w, h) < THIN_ASPECT * max(w, h, 1e-6)
 
 
-def _containers(shapes: Sequence[RotoShape]) -> List[Optional[int]]:
-    """The shape each thin shape (open, or a narrow band) leans on: None, or an index.
+def _containers(
+    shapes: Sequence[RotoShape], leaning: Optional[Sequence[bool]] = None, same_keys: bool = True,
+    excluded: Sequence[bool] = (),
+) -> List[Optional[int]]:
+    """The shape each leaning shape (by default: thin ones, open or narrow bands) leans on: None, or an index.
 
-    That is the smallest other closed, not thin shape with the same keys that holds most of
-    the thin one on its first key.
+    That is the smallest other closed, not thin (and not ``excluded``) shape, with the same
+    keys when ``same_keys``, that holds most of the leaning one on its first key.
     """
     polys = []
     for shape in shapes:
@@ -430,12 +461,16 @@ def _containers(shapes: Sequence[RotoShape]) -> List[Optional[int]]:
         polys.append(sample_bezier(_rows(pack_points(shape.keys[key])), shape.closed, SAMPLES_PER_SEGMENT)
                      if key is not None else np.zeros((0, 2)))
     thin = [not shape.closed or _is_thin(poly) for shape, poly in zip(shapes, polys)]
+    leans = thin if leaning is None else list(leaning)
+    skip = list(excluded) or [False] * len(shapes)
     out: List[Optional[int]] = []
     for i, shape in enumerate(shapes):
         best: Optional[int] = None
         best_area = np.inf
         for j, other in enumerate(shapes):
-            if not thin[i] or j == i or thin[j] or not other.closed or other.key_frames != shape.key_frames:
+            if not leans[i] or j == i or thin[j] or skip[j] or not other.closed or len(polys[i]) == 0:
+                continue
+            if same_keys and other.key_frames != shape.key_frames:
                 continue
             contour = polys[j].astype(np.float32).reshape(-1, 1, 2)
             inside = np.mean([cv2.pointPolygonTest(contour, (float(x), float(y)), True) >= -CONTAINER_SLACK_PX
@@ -517,6 +552,106 @@ def _blend_shape(
     )
 
 
+# -------------------------------------------------------------------- replacement pieces
+
+
+def replacement_flags(shapes: Sequence[RotoShape], params: PropagationParams = DEFAULT_PARAMS) -> List[bool]:
+    """Which shapes are replacement pieces (found on each frame's edges rather than moved).
+
+    The names in ``params.replacement_shapes`` when given, else the shapes whose consecutive
+    keys mostly differ by more than a motion (``seamroto.snap.changes_shape``).
+    """
+    if params.replacement_shapes is not None:
+        names = set(params.replacement_shapes)
+        return [s.name in names for s in shapes]
+    return [changes_shape([pack_points(s.keys[k]) for k in s.key_frames], params.replacement_test) for s in shapes]
+
+
+def _print_moves(prints: Sequence[KeyPrint], frame: int, holder: Optional[RotoShape], near: int,
+                 estimate: np.ndarray) -> List[np.ndarray]:
+    """The affine map from each print's key frame onto ``frame``.
+
+    With a holder (the face around a mouth), its motion between the two frames; without,
+    the shape's own propagated motion from its nearest key, after centring each print on it.
+    """
+    if holder is not None:
+        now = pack_points(holder.keys[frame]).reshape(-1, 2)
+        return [fit_affine(pack_points(holder.keys[p.frame]).reshape(-1, 2), now) for p in prints]
+    base = fit_affine(prints[near].packed.reshape(-1, 2), estimate.reshape(-1, 2))
+    out = []
+    for p in prints:
+        shift = prints[near].packed[:, 0].mean(axis=0) - p.packed[:, 0].mean(axis=0)
+        out.append(np.column_stack([base[:, :2], base[:, :2] @ shift + base[:, 2]]))
+    return out
+
+
+def _snap_replacements(
+    shapes: Sequence[RotoShape],
+    motions: List[ShapeMotion],
+    swapped: Sequence[bool],
+    first: int,
+    last: int,
+    frames: FrameSource,
+    params: PropagationParams,
+    sink: Progress,
+    done: int,
+    total: int,
+) -> List[ShapeMotion]:
+    """``motions`` with every replacement piece's non-key frames snapped onto the frame's edges.
+
+    A snapped frame whose match stays poor is flagged for review; a frame no print could be
+    snapped on keeps its propagated pose (and its flags).
+    """
+    holders = _containers(shapes, swapped, same_keys=False, excluded=swapped)
+    prints: Dict[int, List[KeyPrint]] = {}
+    for i, shape in enumerate(shapes):
+        if swapped[i]:
+            keys = shape.key_frames
+            prints[i] = make_key_prints([(k, pack_points(shape.keys[k])) for k in keys],
+                                        [frames.gray(k) for k in keys], shape.closed, frames.scale, params.snap)
+            logger.info("shape %s: a replacement piece (its keys differ by more than a motion); snapped on "
+                        "every frame%s", shape.name,
+                        f", moved with {shapes[h].name}" if (h := holders[i]) is not None else "")
+    new_keys = {i: dict(motions[i].shape.keys) for i in prints}
+    feather_tangents = {i: any(p.feather_left is not None or p.feather_right is not None
+                               for k in shapes[i].keys.values() for p in k) for i in prints}
+    snapped: Dict[int, List[int]] = {i: [] for i in prints}
+    review: Dict[int, List[int]] = {i: [] for i in prints}
+    for frame in range(first, last + 1):
+        if sink.cancelled:
+            raise CancelledError("Motion2Roto was cancelled; nothing was written", frame=frame)
+        gray = frames.gray(frame)
+        for i, key_prints in prints.items():
+            shape = shapes[i]
+            if frame in shape.keys or not key_prints:
+                continue
+            estimate = pack_points(motions[i].shape.keys[frame])
+            near = min(range(len(key_prints)), key=lambda j: (abs(key_prints[j].frame - frame), key_prints[j].frame))
+            holder = holders[i]
+            moves = _print_moves(key_prints, frame, motions[holder].shape if holder is not None else None, near,
+                                 estimate)
+            res = snap_frame(key_prints, gray, moves, (near, estimate), frames.scale, params.snap)
+            if res is None:
+                continue
+            new_keys[i][frame] = unpack_points(res.packed, feather_tangents[i])
+            snapped[i].append(frame)
+            if res.cost > params.snap_review_cost:
+                review[i].append(frame)
+        done += 1
+        sink.update(done, total, f"replacement pieces, frame {frame}")
+    out = list(motions)
+    for i in prints:
+        m = motions[i]
+        kept = set(m.flagged) - set(snapped[i])
+        out[i] = ShapeMotion(
+            replace(m.shape, keys=new_keys[i]), m.keys, tuple(sorted(kept | set(review[i]))),
+            tuple(f for f in m.interpolated if f not in snapped[i]), m.trust,
+        )
+        logger.info("shape %s: %d frame(s) snapped, %d flagged for review", shapes[i].name, len(snapped[i]),
+                    len(out[i].flagged))
+    return out
+
+
 # -------------------------------------------------------------------- public
 
 
@@ -566,7 +701,8 @@ def propagate_shapes(
         last: last frame to animate.
         provider: motion between any two frames of the range.
         frames: the grey frames the motion was measured on; with them (and
-            ``params.match_outlines``) every measurement is refined on the shape's outline.
+            ``params.match_outlines``) every measurement is refined on the shape's outline,
+            and replacement pieces are snapped onto every frame's edges.
         params: settings.
         progress: told about each frame; cancelling raises ``CancelledError``.
 
@@ -584,7 +720,8 @@ def propagate_shapes(
     grays = _Frames(frames) if frames is not None and params.match_outlines else None
     holders = _containers(shapes) if grays is not None else [None] * len(shapes)
     order = sorted(range(len(shapes)), key=lambda i: holders[i] is not None)  # containers first
-    total = 2 * (last - first + 1)
+    swapped = replacement_flags(shapes, params) if frames is not None else [False] * len(shapes)
+    total = (3 if any(swapped) else 2) * (last - first + 1)
     done = 0
     for direction, all_tracks in ((+1, forward), (-1, backward)):
         visit = range(first, last + 1) if direction > 0 else range(last, first - 1, -1)
@@ -608,6 +745,8 @@ def propagate_shapes(
                 shape.name, len(motion.flagged), len(motion.interpolated),
             )
         out.append(motion)
+    if frames is not None and any(swapped):
+        out = _snap_replacements(shapes, out, swapped, first, last, frames, params, sink, done, total)
     return out
 
 
