@@ -210,12 +210,20 @@ def _cmd_farm_job(args: argparse.Namespace) -> int:
 
 
 def _cmd_motion2roto(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from seamroto.fileio import next_free_file
     from seamroto.motion2roto import motion2roto
+    from seamroto.propagate import DEFAULT_PARAMS
 
     out = next_free_file(args.output)
+    params = DEFAULT_PARAMS
+    if args.no_replacement or args.replacement:
+        # None (neither flag) lets the keys decide which shapes are replacement pieces
+        params = dataclasses.replace(params, replacement_shapes=() if args.no_replacement else tuple(args.replacement))
     path = motion2roto(
-        args.script, args.roto, args.shape, args.plates, out, vectors=args.vectors, progress=_progress(args)
+        args.script, args.roto, args.shape, args.plates, out, vectors=args.vectors, params=params,
+        progress=_progress(args),
     )
     print(f"new Roto node: {path}")
     print(f"  report:      {path.with_suffix('.json')}")
@@ -307,6 +315,7 @@ after a crash does only what is left. Logs and summary.csv go to MANIFEST_batch/
   seamroto motion2roto sh050_roto.nk --roto Roto1 --plates 'plates/sh050.####.exr' -o sh050_motion.nk
   seamroto motion2roto sh050_roto.nk --roto Roto1 --shape lid_L --shape lid_R --plates 'plates/sh050.####.exr' \\
       --vectors 'vectors/sh050.####.exr' -o sh050_lids.nk
+  seamroto motion2roto sh050_roto.nk --roto Roto1 --replacement mouth --plates 'plates/sh050.####.exr' -o m.nk
 Keys stay exactly where the artist put them; frames between (and beyond) them follow the motion.
 Writes OUT.nk (one new Roto node; the source script is never changed) and OUT.json (frames to review).
 """,
@@ -439,6 +448,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shape", action="append", default=[], help="shape to animate (repeat; default: all)")
     p.add_argument("--plates", required=True, help="plate pattern in Nuke syntax: name.####.exr or name.%%04d.exr")
     p.add_argument("--vectors", help="motion-vector EXR pattern (forward/backward u,v) instead of optical flow")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "--replacement", action="append", default=[], metavar="NAME",
+        help="a replacement piece (a new print every frame): snapped to each frame's edges from the keys' "
+        "prints instead of following motion (repeat; default: shapes whose keys differ by more than an "
+        "affine move, decided from the keys)",
+    )
+    group.add_argument("--no-replacement", action="store_true", help="every shape follows motion")
     p.add_argument("-o", "--output", type=Path, required=True, help="new .nk file (a new version if it exists)")
 
     p = add("bbox", _cmd_bbox, "Track a box keyed on one frame through the whole shot.")

@@ -148,6 +148,9 @@ def animate(
         )
     shapes = roto_shapes(script, node, seq.height)
     chosen = select_shapes(shapes, shape_names, node.path, script_text)
+    if params.replacement_shapes:
+        # the same check as --shape: a misspelt replacement piece would silently follow motion
+        select_shapes(shapes, params.replacement_shapes, node.path, script_text)
     check_keys_in_range(chosen, seq.first, seq.last, path=script_text)
     frame_count = seq.last - seq.first + 1
     provider: FlowProvider

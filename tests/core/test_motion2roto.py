@@ -391,3 +391,27 @@ def test_a_cancel_leaves_nothing_behind(shot_dir: Dict[str, object], tmp_path: P
         with pytest.raises(CancelledError):
             motion2roto(shot_dir["script"], "Roto1", [], shot_dir["plates"], tmp_path / "c.nk", progress=CancelAfter(n))
         assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_replacement_pieces_are_named_checked_or_switched_off(
+    shot_dir: Dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import seamroto.motion2roto as m2r
+
+    seen: List[object] = []
+    real = m2r.propagate_shapes
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(kwargs["params"].replacement_shapes)  # type: ignore[attr-defined]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(m2r, "propagate_shapes", spy)
+    base = ["-q", "motion2roto", str(shot_dir["script"]), "--roto", "Roto1", "--shape", "nose",
+            "--plates", str(shot_dir["plates"])]
+    assert cli.run(base + ["--replacement", "nose", "-o", str(tmp_path / "a.nk")]) == cli.EXIT_OK
+    assert cli.run(base + ["--no-replacement", "-o", str(tmp_path / "b.nk")]) == cli.EXIT_OK
+    assert cli.run(base + ["-o", str(tmp_path / "c.nk")]) == cli.EXIT_OK
+    assert seen == [("nose",), (), None]
+    with pytest.raises(ShapeNotFoundError, match="no shape 'mouht'"):
+        motion2roto(shot_dir["script"], "Roto1", ["nose"], shot_dir["plates"], tmp_path / "d.nk",
+                    params=PropagationParams(replacement_shapes=("mouht",)))
