@@ -14,8 +14,8 @@ import numpy as np
 from seamroto import curves
 from seamroto.datamodel import RotoShape, Seam, shape_from_arrays
 from seamroto.errors import AnnotationError, ShapeError
-from seamroto.rigframe import POINT_COLS
-from seamroto.rigmodel import FittedShape
+from seamroto.rig.frame import POINT_COLS
+from seamroto.rig.model import FittedShape
 
 logger = logging.getLogger(__name__)
 

@@ -38,24 +38,24 @@ shape (the others are still fitted). Everything is ``_img`` space (origin top-le
 
 This is the public entry point; each job lives in its own module:
 
-* :mod:`seamroto.rigmodel`: the data model (``ShapeRig``, ``Rig``, ``FittedShape``), applying a
+* :mod:`seamroto.rig.model`: the data model (``ShapeRig``, ``Rig``, ``FittedShape``), applying a
   rig per frame (``Rig.apply``) and its files (``Rig.save``/``Rig.load``, schema migration).
-* :mod:`seamroto.riglearn`: learning a rig (``learn_rig``), from
-  :mod:`seamroto.rigsamples` (training keys, validated, and each shape's landmarks and guide),
-  :mod:`seamroto.rigcandidates` (native or re-vectorised parametrisations),
-  :mod:`seamroto.rigridge` (ridge regression and its cross-validation).
-* :mod:`seamroto.rigframe`: face frames (similarity/affine, Procrustes mean).
-* :mod:`seamroto.rigguide`: guide curves (Catmull-Rom, gap-length model).
-* :mod:`seamroto.rigencode`: residual encodings (``ENCODINGS``).
-* :mod:`seamroto.rigsmooth`: temporal smoothing of fitted shapes.
-* :mod:`seamroto.rigoutput`: fitted shapes as roto shapes, seam curves and seam bands.
+* :mod:`seamroto.rig.learn`: learning a rig (``learn_rig``), from
+  :mod:`seamroto.rig.samples` (training keys, validated, and each shape's landmarks and guide),
+  :mod:`seamroto.rig.candidates` (native or re-vectorised parametrisations),
+  :mod:`seamroto.rig.ridge` (ridge regression and its cross-validation).
+* :mod:`seamroto.rig.frame`: face frames (similarity/affine, Procrustes mean).
+* :mod:`seamroto.rig.guide`: guide curves (Catmull-Rom, gap-length model).
+* :mod:`seamroto.rig.encode`: residual encodings (``ENCODINGS``).
+* :mod:`seamroto.rig.smooth`: temporal smoothing of fitted shapes.
+* :mod:`seamroto.rig.output`: fitted shapes as roto shapes, seam curves and seam bands.
 """
 
 from __future__ import annotations
 
-from seamroto.rigencode import ENCODINGS
-from seamroto.riglearn import learn_rig
-from seamroto.rigmodel import (
+from seamroto.rig.encode import ENCODINGS
+from seamroto.rig.learn import learn_rig
+from seamroto.rig.model import (
     DEFAULT_LANDMARK_NOISE_PX,
     RIG_JSON,
     RIG_NPZ,
@@ -64,7 +64,7 @@ from seamroto.rigmodel import (
     Rig,
     ShapeRig,
 )
-from seamroto.rigoutput import fitted_to_roto_shapes, seam_band, seam_polylines, seam_shapes
+from seamroto.rig.output import fitted_to_roto_shapes, seam_band, seam_polylines, seam_shapes
 
 __all__ = [
     "DEFAULT_LANDMARK_NOISE_PX",

@@ -16,11 +16,11 @@ import numpy as np
 
 from seamroto import revec
 from seamroto.errors import AnnotationError
-from seamroto.rigencode import ENCODINGS, _ChordRef, _from_chord, _from_local, _to_chord, _to_local
-from seamroto.rigframe import POINT_COLS, _Frames
-from seamroto.rigguide import _ArcModel, _baseline, _gap_chords, _gap_lengths
-from seamroto.rigridge import _cv_errors
-from seamroto.rigsamples import _choose_guide
+from seamroto.rig.encode import ENCODINGS, _ChordRef, _from_chord, _from_local, _to_chord, _to_local
+from seamroto.rig.frame import POINT_COLS, _Frames
+from seamroto.rig.guide import _ArcModel, _baseline, _gap_chords, _gap_lengths
+from seamroto.rig.ridge import _cv_errors
+from seamroto.rig.samples import _choose_guide
 
 #: The artist's own points are kept when at least this share of keys lines up with the median
 #: key as numbered (rather than shifted or reversed).

@@ -24,10 +24,10 @@ from seamroto import revec
 from seamroto.datamodel import LandmarkTrack, ShapeSpec, tracks_to_array
 from seamroto.errors import ModelChecksumError, ModelError, ModelSchemaError, OutputExistsError, ShapeError
 from seamroto.fileio import atomic_write_bytes, atomic_write_text
-from seamroto.rigencode import ENCODINGS, LEGACY_ENCODINGS, _ChordRef, _from_chord, _from_local
-from seamroto.rigframe import POINT_COLS, _fit_frames, _Frames
-from seamroto.rigguide import BASELINES, _ArcModel, _baseline
-from seamroto.rigsmooth import _smooth
+from seamroto.rig.encode import ENCODINGS, LEGACY_ENCODINGS, _ChordRef, _from_chord, _from_local
+from seamroto.rig.frame import POINT_COLS, _fit_frames, _Frames
+from seamroto.rig.guide import BASELINES, _ArcModel, _baseline
+from seamroto.rig.smooth import _smooth
 
 logger = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ import numpy as np
 from seamroto import curves
 from seamroto.datamodel import Annotation
 from seamroto.errors import AnnotationError
-from seamroto.rigcandidates import _Candidate, _Fit, _fit_candidate, _natively_consistent, _revec_candidates
-from seamroto.rigframe import FRAME_KINDS, POINT_COLS, _fit_frames, _procrustes_mean
-from seamroto.rigmodel import DEFAULT_LANDMARK_NOISE_PX, Rig, ShapeRig
-from seamroto.rigridge import RIDGE_GRID, _cv_folds, _ridge_fit
-from seamroto.rigsamples import _choose_landmarks, _gather, _landmark_distances, _Samples
+from seamroto.rig.candidates import _Candidate, _Fit, _fit_candidate, _natively_consistent, _revec_candidates
+from seamroto.rig.frame import FRAME_KINDS, POINT_COLS, _fit_frames, _procrustes_mean
+from seamroto.rig.model import DEFAULT_LANDMARK_NOISE_PX, Rig, ShapeRig
+from seamroto.rig.ridge import RIDGE_GRID, _cv_folds, _ridge_fit
+from seamroto.rig.samples import _choose_landmarks, _gather, _landmark_distances, _Samples
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from seamroto import curves, revec
-from seamroto.rigframe import POINT_COLS, _Frames
+from seamroto.rig.frame import POINT_COLS, _Frames
 
 #: Gap-length model (``_ArcModel``): lengths and chords are floored at this (px) before logs;
 #: variance floor of the log-ratio predictors; a landmark's tangent weighs each neighbouring

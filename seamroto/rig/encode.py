@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from seamroto import revec
-from seamroto.rigframe import MIN_LANDMARK_SPREAD_PX, POINT_COLS
+from seamroto.rig.frame import MIN_LANDMARK_SPREAD_PX, POINT_COLS
 
 #: How an anchored shape's targets are encoded: offsets from the guide curve in the face frame
 #: ("face") or in each knot's frame along it ("knot"), or offsets in the frame of the chord
