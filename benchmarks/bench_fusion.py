@@ -257,7 +257,7 @@ def write_cache(model_dir: Path, shot_dir: Path, out: Path) -> Path:
     pattern = str(shot_dir / "plates" / f"{stem}.{'#' * len(number)}.{ext}")
     seq = PlateSequence.open(pattern)
     # the pipeline's own detection step (plates -> face -> landmarks -> LK), as tracking runs it
-    det = pipeline._detect(seq, character, seq.colourspace or colourspace_for(pattern), NullProgress())
+    det = pipeline.detect_character_shot(seq, character, seq.colourspace or colourspace_for(pattern), NullProgress())
     truth = read_gt(shot_dir / "gt.json")
     frames = list(det.frames)
     out.mkdir(parents=True, exist_ok=True)

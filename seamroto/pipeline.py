@@ -95,8 +95,11 @@ def _replacement_landmarks(character: Character) -> List[str]:
     return [n for n in character.info.discontinuous if n in names]
 
 
-def _detect(seq: Any, character: Character, colourspace: str, progress: Progress) -> ShotDetections:
-    """Streaming detection of the whole shot, with replacement pieces kept out of the flow."""
+def detect_character_shot(seq: Any, character: Character, colourspace: str, progress: Progress) -> ShotDetections:
+    """Streaming detection of a whole shot for a character, its replacement pieces kept out of the flow.
+
+    What ``seamroto track`` fuses; benchmarks that study fusion cache it.
+    """
     from seamroto.fusion import discontinuous_mask
 
     disc = _replacement_landmarks(character)
@@ -314,7 +317,7 @@ def track_shot(
         character.ref.name,
         character.ref.version,
     )
-    det = _detect(seq, character, colourspace, progress)
+    det = detect_character_shot(seq, character, colourspace, progress)
     t0 = time.perf_counter()
     fused = fuse_detections(det, character, options, progress)
     det.timings["fusion"] = time.perf_counter() - t0
