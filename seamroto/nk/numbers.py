@@ -40,7 +40,16 @@ def format_hex_float(value: float) -> str:
         return "1"
     if not math.isfinite(f32):
         raise ValueError(f"cannot write non-finite value {value!r} into a roto curve")
-    return "x%08x" % struct.unpack(">I", struct.pack(">f", f32))[0]
+    return hex_float_text(f32, struct.unpack(">I", struct.pack(">f", f32))[0])
+
+
+def hex_float_text(f32: float, bits: int) -> str:
+    """``format_hex_float`` of a finite float32 already split into its value and bit pattern."""
+    if f32 == 0.0:
+        return "0"
+    if f32 == 1.0:
+        return "1"
+    return "x%08x" % bits
 
 
 def format_decimal(value: float) -> str:

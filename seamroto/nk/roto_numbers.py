@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import List, Sequence, Union
 
 import numpy as np
 
 from seamroto.errors import NkWriteError
-from seamroto.nk.numbers import format_hex_float
-from seamroto.nk.script_writer import _float32
+from seamroto.nk.numbers import hex_float_text
 
 logger = logging.getLogger(__name__)
 
@@ -31,16 +29,7 @@ def _fixed(value: float) -> str:
 
 def _roto_number(value: float, hex_only: bool, what: str) -> str:
     """A roto value: Nuke's hex float, or a decimal where float32 would lose > HEX_MAX_ERROR_PX."""
-    value = float(value)
-    if not math.isfinite(value):
-        raise NkWriteError(f"{what}: cannot write non-finite value {value!r}", knob="curves")
-    try:
-        f32 = _float32(value)
-    except OverflowError as err:
-        raise NkWriteError(f"{what}: {value!r} is out of float32 range", knob="curves") from err
-    if hex_only or abs(f32 - value) <= HEX_MAX_ERROR_PX:
-        return format_hex_float(f32)
-    return _fixed(value)
+    return _roto_numbers([float(value)], hex_only, what)[0]
 
 
 def _roto_numbers(values: Union[Sequence[float], np.ndarray], hex_only: bool, what: str) -> List[str]:
@@ -60,12 +49,5 @@ def _roto_numbers(values: Union[Sequence[float], np.ndarray], hex_only: bool, wh
         use_hex[:] = True
     out = []
     for value, bits, single, hexed in zip(arr.tolist(), f32.view(np.uint32).tolist(), f32.tolist(), use_hex.tolist()):
-        if not hexed:
-            out.append(_fixed(value))
-        elif single == 0.0:
-            out.append("0")
-        elif single == 1.0:
-            out.append("1")
-        else:
-            out.append("x%08x" % bits)
+        out.append(hex_float_text(single, bits) if hexed else _fixed(value))
     return out
