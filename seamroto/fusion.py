@@ -38,10 +38,12 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Collection, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.linalg import cho_solve_banded, cholesky_banded
 
 from seamroto.confidence import ErrorModel, error_features, error_sigma, within_probability
@@ -647,13 +649,12 @@ def _median_init(z: np.ndarray, has_det: np.ndarray, half: int) -> np.ndarray:
     Frames whose window holds no detection get NaN, and then no robust weighting at first.
     """
     f = len(z)
-    out = np.full((f, 2), np.nan)
-    for i in range(f):
-        lo, hi = max(0, i - half), min(f, i + half + 1)
-        win = z[lo:hi][has_det[lo:hi]]
-        if len(win):
-            out[i] = np.median(win, axis=0)
-    return out
+    padded = np.full((f + 2 * half, 2), np.nan)
+    padded[half : half + f][has_det] = z[has_det]
+    windows = sliding_window_view(padded, 2 * half + 1, axis=0)  # (F, 2, 2 * half + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window is the NaN we want
+        return np.nanmedian(windows, axis=2)
 
 
 def _acc_weights(x: np.ndarray, params: FusionParams) -> np.ndarray:
