@@ -27,9 +27,9 @@ error model just calibrated. ``--prior-cv NPZ...`` cross-validates the prior acr
 shots: each is fused with a prior learned from the others' ground truth (use training shots;
 with ``--calibrate CAL.npz`` its anchor noise is measured on CAL).
 
-The bundled character's calibrated prior (anchor noise and error model from the calibration shot):
-``--model models/mara/v3 --prior-shots .../mara_s{1..5}/gt.nk --calibrate CAL.npz --write-prior
-OUT.json``, then ``python -m training.shape_prior --model models/mara/v3 --prior-from OUT.json``.
+The bundled character's calibrated prior is what ``seamroto calibrate --model BASE --shot CAL/gt.nk
+--prior-shot .../mara_s{1..5}/gt.nk`` writes (``make demo-model-prior``); ``--calibrate`` and
+``--prior-shots`` here fit the same error model and prior (``seamroto.calibration``) on cached shots.
 """
 
 from __future__ import annotations
@@ -333,19 +333,13 @@ def calibrate_cached(
     paths: Sequence[Path], prior: Optional[shapeprior.ShapePrior] = None
 ) -> confidence.ErrorModel:
     """Fit the error model on cached shots with truth (posterior gain held at 1, hidden-move gain at its set value)."""
-    feats, errs = [], []
-    for path in paths:
-        d = _load_cached(path)
-        res = _fuse_cached(d, fusion.FusionParams(error_model=None), prior)
-        assert res.error_features is not None
-        # the evidence exactly as fusion feeds it to its error model
-        feats.append(res.error_features.reshape(-1, len(confidence.FEATURES)))
-        errs.append(np.linalg.norm(res.points - np.asarray(d["gt"]), axis=2).reshape(-1))
-    model, nll = confidence.calibrate_error_model(
-        np.concatenate(feats), np.concatenate(errs), use=("residual", "detector", "floor"),
-        fixed={"posterior": 1.0, "hidden": confidence.HIDDEN_MOVE_GAIN},
-    )
-    print(f"fitted on {len(paths)} shot(s): {model} (mean NLL {nll:.4f})")
+    from seamroto.calibration import fit_error_model
+
+    docs = [_load_cached(path) for path in paths]
+    # the evidence exactly as fusion feeds it to its error model, fitted as `seamroto calibrate` fits it
+    fused = [_fuse_cached(d, fusion.FusionParams(error_model=None), prior) for d in docs]
+    model = fit_error_model(fused, [np.asarray(d["gt"]) for d in docs])
+    print(f"fitted on {len(paths)} shot(s): {model}")
     return model
 
 
@@ -404,11 +398,11 @@ def calibrate_prior(
     the calibration shots (cached), and carrying the error model fitted there for fusion with it.
     """
     from seamroto.annotations import load_annotations
-    from training.shape_prior import learn_for_model
+    from seamroto.calibration import learn_prior_for_model
 
     annotations = load_annotations(shots)
-    prior = learn_for_model(model_dir, annotations)
-    prior = learn_for_model(model_dir, annotations, anchor_noise=measure_noise_cached(calibration, prior))
+    prior = learn_prior_for_model(model_dir, annotations)
+    prior = learn_prior_for_model(model_dir, annotations, anchor_noise=measure_noise_cached(calibration, prior))
     return prior.with_error_model(calibrate_cached(calibration, prior))
 
 

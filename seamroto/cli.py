@@ -4,7 +4,8 @@ Every subcommand has its own --help with examples. The usual order is:
 
   seamroto synth -o shots/mara_s1                      # (no plates yet?) make a synthetic shot
   seamroto train mara --shot shots/mara_s1/gt.nk -o models/mara/v1
-  seamroto track 'plates/sh010.####.exr' --model models/mara/v1 -o out/sh010 --report
+  seamroto calibrate --model models/mara/v1 --shot checked/sh060.nk   # flags measured on a checked shot
+  seamroto track 'plates/sh010.####.exr' --model models/mara/v2 -o out/sh010 --report
   seamroto inspect out/sh010/seamroto.nk               # what a script holds
 
 Exit codes: 0 done, 1 bad input or failed (the message says what to fix), 2 usage, 130 cancelled.
@@ -92,6 +93,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for card in ("card.json", "rig_card.json"):
         if (path / card).exists():
             print(f"  card: {path / card}")
+    if not args.rig_only:
+        print(f"next: seamroto calibrate --model {path} --shot CHECKED.nk")
+        print("      (measures the review flags on a shot it did not train on, as a new version)")
+    return EXIT_OK
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from seamroto.calibration import calibrate_command, next_version_dir
+
+    output = args.output or next_version_dir(args.model)
+    done = calibrate_command(
+        args.model,
+        args.shot,
+        output,
+        prior_shots=args.prior_shot,
+        command="seamroto " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "",
+        progress=_progress(args),
+    )
+    print(f"model: {done['model']}")
+    print("review flags on the checked shots (in-sample: judge the new version on other shots):")
+    for shot, before, after in zip(done["shots"], done["before"], done["after"]):
+        print(f"  {shot}")
+        for label, fig in (("before", before), ("after", after)):
+            print(f"    {label:6s} {fig.summary()}")
     return EXIT_OK
 
 
@@ -273,6 +298,16 @@ An existing output folder is never overwritten: the next free name (shots/mara_s
 Each --shot is a Nuke script holding a Read node, the artists' Tracker4 tracks (one per landmark,
 named by track name) and their Roto shapes. Ctrl-C stops and keeps a checkpoint; --resume continues.
 """,
+    "calibrate": """examples:
+  seamroto calibrate --model models/mara/v3 --shot checked/sh060.nk                 # -> models/mara/v4
+  seamroto calibrate --model models/mara/v3 --shot checked/sh060.nk --shot checked/sh070.nk -o models/mara/v4
+  seamroto calibrate --model models/mara/v1 --shot checked/sh060.nk --prior-shot gt/sh010.nk --prior-shot gt/sh020.nk
+Each --shot is a shot the character did NOT train on, tracked (or corrected) by an artist: a Read node
+and one Tracker4 track per landmark, as `train` takes. SeamRoto tracks its plates, compares with the
+artist's points and fits how sure each landmark is, which decides the frames flagged for review.
+--prior-shot (the character's training scripts) also learns the shape prior again. The model folder is
+never changed: the result is a new version whose card holds the flag figures before and after.
+""",
     "track": """examples:
   seamroto track 'plates/sh050.####.exr' --model models/mara/v1 -o out/sh050
   seamroto track 'plates/sh050.%04d.exr' --model models/mara/v1 --first 1001 --last 1048 -o out/sh050 --report
@@ -375,6 +410,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
     p.add_argument("--minutes", type=float, default=None, help="training time budget in minutes")
     p.add_argument("--resume", action="store_true", help="continue an interrupted training of OUTPUT")
+
+    p = add("calibrate", _cmd_calibrate, "Calibrate a character's review flags on shots an artist checked.")
+    p.add_argument("--model", type=Path, required=True, help="character model folder (models/NAME/vN)")
+    p.add_argument(
+        "--shot", action="append", default=[], required=True, metavar="CHECKED.nk",
+        help="a checked shot the character did not train on: Read + Tracker4 (repeat)",
+    )
+    p.add_argument(
+        "--prior-shot", action="append", default=[], metavar="GT.nk",
+        help="a training script: learn the shape prior again from these (repeat; default: keep the model's)",
+    )
+    p.add_argument(
+        "-o", "--output", type=Path, default=None,
+        help="the new version's folder (default: the next version beside --model, e.g. v3 -> v4)",
+    )
 
     p = add("track", _cmd_track, "Track a shot: landmarks, roto shapes and seam-repair nodes for Nuke.")
     p.add_argument("plates", help="plate pattern in Nuke syntax: name.####.exr or name.%%04d.exr")

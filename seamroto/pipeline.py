@@ -109,10 +109,8 @@ def detect_character_shot(seq: Any, character: Character, colourspace: str, prog
 
 def fuse_detections(det: ShotDetections, character: Character, options: TrackOptions, progress: Progress) -> Any:
     """The offline smoother over detections and flow: steady tracks with confidence."""
-    from seamroto.fusion import FusionParams, fuse_tracks
+    from seamroto.fusion import FusionParams
 
-    names = character.model.landmark_names
-    disc = _replacement_landmarks(character)
     progress.update(len(det.frames), len(det.frames), "fusing tracks")
     params = FusionParams()
     if options.smoothing is not None:
@@ -123,14 +121,25 @@ def fuse_detections(det: ShotDetections, character: Character, options: TrackOpt
     if prior is not None and prior.error_model is not None:
         # the prior changes what the evidence means, so it carries its own calibration
         params = dataclasses.replace(params, error_model=prior.error_model)
+    return fuse_shot(det, character, params, prior)
+
+
+def fuse_shot(det: ShotDetections, character: Character, params: Any, prior: Any) -> Any:
+    """``fusion.fuse_tracks`` on a shot's detections with the given settings and shape prior (or None).
+
+    Calibration fuses the same detections with and without a prior and error model, so the
+    choice is the caller's; tracking uses ``fuse_detections``.
+    """
+    from seamroto.fusion import fuse_tracks
+
     return fuse_tracks(
         det.frames,
         det.points,
         det.conf,
         det.forward,
         det.backward,
-        landmark_names=names,
-        discontinuous=disc,
+        landmark_names=character.model.landmark_names,
+        discontinuous=_replacement_landmarks(character),
         face_flags=det.face_flags,
         face_absent=det.face_absent,
         params=params,

@@ -20,93 +20,39 @@ training run too.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
-import shutil
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from seamroto.annotations import load_annotations
-from seamroto.character import read_character
+from seamroto.calibration import learn_prior_for_model, write_model_with_prior
 from seamroto.datamodel import Annotation
-from seamroto.errors import ModelError, OutputExistsError
-from seamroto.fileio import staged_dir
-from seamroto.models import file_sha256, read_card, verify_files, write_card
-from seamroto.shapeprior import (
-    SHAPE_PRIOR_FILE,
-    AnchorNoise,
-    ShapePrior,
-    learn_shape_prior,
-    shots_from_annotations,
-    write_shape_prior,
-)
-from training.train import WEIGHTS_NAME
+from seamroto.errors import ModelError
+from seamroto.models import read_card
+from seamroto.shapeprior import SHAPE_PRIOR_FILE, AnchorNoise, ShapePrior
 
 logger = logging.getLogger(__name__)
+
+ADDED = "shape prior added; networks, rig and face model as in the parent"
 
 
 def learn_for_model(
     model_dir: Path, annotations: Sequence[Annotation], *, anchor_noise: Optional[AnchorNoise] = None
 ) -> ShapePrior:
     """A prior in the model's landmark order, with its seams and replacement pieces."""
-    card = read_card(model_dir)
-    info = read_character(model_dir)
-    names = list(card.landmarks)
-    prior = learn_shape_prior(
-        shots_from_annotations(annotations, names),
-        names,
-        seams=info.seams,
-        discontinuous=info.discontinuous,
-        anchor_noise=anchor_noise,
-    )
-    sources = [a.source for a in annotations]
-    return dataclasses.replace(prior, stats={**prior.stats, "sources": sources})
+    return learn_prior_for_model(model_dir, annotations, anchor_noise=anchor_noise)
 
 
-def add_to_model(
-    model_dir: Path, prior: ShapePrior, output: Optional[Path] = None
-) -> Path:
-    """Write ``prior`` into the folder (or a copy at ``output``) and list it in the card.
-
-    The source folder is verified first, so a copy is never made of a damaged model.
+def add_to_model(model_dir: Path, prior: ShapePrior, output: Optional[Path] = None) -> Path:
+    """Write ``prior`` into the folder (or a verified copy at ``output``, a new version) and list it in the card.
 
     Raises:
         OutputExistsError: ``output`` exists.
         ModelError, ModelChecksumError: the source folder does not match its card.
     """
-    src = Path(model_dir)
-    card = read_card(src)
-    verify_files(src, card)
-    if output is None:
-        _add(src, prior)
-        return src
-    out = Path(output)
-    if out.exists():
-        raise OutputExistsError(f"{out} exists; choose a new folder for the copy", path=str(out))
-    with staged_dir(out) as tmp:
-        for p in sorted(src.iterdir()):
-            if p.is_file():
-                shutil.copy2(p, tmp / p.name)
-        # a copy is a new version of the character: its card says so and where it came from
-        lineage = {
-            "parent": f"{card.character}/{card.version}",
-            "parent_weights_sha256": card.files.get(WEIGHTS_NAME),
-            "change": "shape prior added; networks, rig and face model as in the parent",
-        }
-        _add(tmp, prior, version=out.name, lineage=lineage)
-    return out
-
-
-def _add(folder: Path, prior: ShapePrior, **card_changes: Any) -> None:
-    path = write_shape_prior(folder, prior)
-    card = read_card(folder)
-    files = dict(card.files)
-    files[SHAPE_PRIOR_FILE] = file_sha256(path)
-    write_card(folder, dataclasses.replace(card, files=files, **card_changes))
-    logger.info("shape prior written to %s (anchors %s; targets %s)", path, ", ".join(prior.anchors),
-                ", ".join(prior.targets))
+    return write_model_with_prior(model_dir, prior, output, ADDED)
 
 
 def read_prior_file(model_dir: Path, path: Path) -> ShapePrior:

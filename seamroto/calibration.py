@@ -1,0 +1,360 @@
+"""Calibrate a character's review flags on shots an artist checked, as a new model version.
+
+Why: a frame is flagged when the error model (``seamroto.confidence``) says a landmark is
+likely off, and how the evidence fusion has in hand (the smoother's variance, a detection the
+track overruled, the detector's confidence) turns into pixels differs per character and per
+detector. ``seamroto train`` cannot measure it on its own shots (the detector has seen them),
+so a lead gives one or two shots the tracker did not train on, tracked and checked by an artist
+(the same Read + Tracker4 scripts training takes); SeamRoto runs its detection pass on them,
+compares with the artist's points, and fits the error model there. With ``prior_shots`` (the
+character's training scripts) the shape prior is learned again with its anchors' noise as
+measured on the checked shots, which is how the bundled demo character was built.
+
+Nothing in the source model folder changes: the result is a copy with the new
+``shape_prior.json``, its card saying what changed, from what, and the flag figures on the
+checked shots (in-sample: judge the version on other shots).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+import numpy as np
+
+from seamroto.confidence import FEATURES, HIDDEN_MOVE_GAIN, ErrorModel, calibrate_error_model
+from seamroto.datamodel import Annotation, tracks_to_array
+from seamroto.errors import AnnotationError, ModelError, OutputExistsError
+from seamroto.fileio import staged_dir
+from seamroto.models import file_sha256, read_card, verify_files, write_card
+from seamroto.progress import NullProgress, Progress
+from seamroto.shapeprior import (
+    SHAPE_PRIOR_FILE,
+    AnchorNoise,
+    ShapePrior,
+    learn_shape_prior,
+    measure_anchor_noise,
+    shots_from_annotations,
+    write_shape_prior,
+)
+
+logger = logging.getLogger(__name__)
+
+#: A frame is "bad" when any landmark is further than this from the artist's point (issue 3).
+BAD_FRAME_PX = 3.0
+#: Checked points needed before an error model is fitted (a few frames of a face).
+MIN_CHECKED_POINTS = 200
+#: Evidence the fit may weigh; the smoother's own variance and the hidden-move gain stay set.
+FITTED_FEATURES = ("residual", "detector", "floor")
+WEIGHTS_FILE = "weights.npz"
+
+
+@dataclass(frozen=True)
+class CheckedShot:
+    """The tracker's detection pass on a shot, beside the artist's landmarks for it.
+
+    Attributes:
+        source: the checked script.
+        detections: ``seamroto.detection.ShotDetections`` of the shot's plates.
+        truth: the artist's points in the model's landmark order, NaN where there is none.
+            Shape: (F, L, 2) float64, _img.
+    """
+
+    source: str
+    detections: Any
+    truth: np.ndarray
+
+
+@dataclass(frozen=True)
+class FlagFigures:
+    """How a version's review flags do on a shot with truth (issue 3's two flag figures)."""
+
+    frames: int
+    bad_frames: int
+    flagged_frames: int
+    recall: Optional[float]  # share of bad frames flagged; None without bad frames
+    fine_share: Optional[float]  # share of flagged frames that are fine; None when none flagged
+    mean_error_px: float
+
+    def to_json(self) -> Dict[str, Any]:
+        """JSON-ready dict for the card."""
+        return dataclasses.asdict(self)
+
+    def summary(self) -> str:
+        """One line for a lead: how many frames were bad, how many flagged, and the two shares."""
+        recall = "-" if self.recall is None else f"{self.recall:.0%}"
+        fine = "-" if self.fine_share is None else f"{self.fine_share:.0%}"
+        return (
+            f"{self.bad_frames} of {self.frames} frames bad (> {BAD_FRAME_PX:g} px), {self.flagged_frames} flagged; "
+            f"bad frames flagged {recall}, flagged frames fine {fine}; mean error {self.mean_error_px:.2f} px"
+        )
+
+
+def checked_shot(character: Any, annotation: Annotation, progress: Optional[Progress] = None) -> CheckedShot:
+    """Run the tracker's detection pass on a checked shot's plates and line up the artist's points.
+
+    Args:
+        character: a loaded ``seamroto.pipeline.Character``.
+        annotation: a checked script (``seamroto.annotations.load_nk_annotation``).
+        progress: polled between frames.
+
+    Raises:
+        AnnotationError: the script has no plates or tracks none of the model's landmarks.
+        PlateError, CancelledError: as ``seamroto track``.
+    """
+    from seamroto.pipeline import detect_character_shot
+    from seamroto.plates import PlateSequence
+
+    names = list(character.model.landmark_names)
+    if annotation.shot is None:
+        raise AnnotationError(
+            "calibration needs the shot's plates (a Read node); this ground truth has still images only",
+            path=annotation.source,
+        )
+    known = sorted({t.name for t in annotation.tracks} & set(names))
+    if not known:
+        raise AnnotationError(
+            f"no Tracker4 track is named after a landmark of this character ({', '.join(names[:6])}, ...); "
+            "calibrate on a shot whose tracks an artist checked",
+            path=annotation.source,
+        )
+    shot = annotation.shot
+    seq = PlateSequence.open(shot.plates, shot.first, shot.last, colourspace=shot.colourspace or None)
+    colourspace = shot.colourspace or seq.colourspace
+    det = detect_character_shot(seq, character, colourspace, progress or NullProgress())
+    truth = tracks_to_array(annotation.tracks, names, det.frames)[..., :2]
+    logger.info(
+        "%s: %d frames, %d of %d landmarks checked", annotation.source, len(det.frames), len(known), len(names)
+    )
+    return CheckedShot(annotation.source, det, truth)
+
+
+def fuse_checked(
+    character: Any, shot: CheckedShot, prior: Optional[ShapePrior], error_model: Optional[ErrorModel]
+) -> Any:
+    """Fusion of a checked shot as tracking runs it, with this prior and error model."""
+    from seamroto.fusion import FusionParams
+    from seamroto.pipeline import fuse_shot
+
+    return fuse_shot(shot.detections, character, FusionParams(error_model=error_model), prior)
+
+
+def fit_error_model(fused: Sequence[Any], truths: Sequence[np.ndarray]) -> ErrorModel:
+    """The error model that best explains the measured errors of fused tracks (maximum likelihood).
+
+    ``fused`` must come from fusion without an error model (``error_features`` are then the raw
+    evidence); the smoother's posterior gain is held at 1 and the hidden-move gain at its set value.
+
+    Raises:
+        AnnotationError: too few checked points to fit.
+    """
+    feats, errs = [], []
+    for tracks, truth in zip(fused, truths):
+        if tracks.error_features is None:
+            raise ModelError("fusion gave no error features to calibrate on")
+        feats.append(tracks.error_features.reshape(-1, len(FEATURES)))
+        errs.append(np.linalg.norm(tracks.points - truth, axis=2).reshape(-1))
+    err = np.concatenate(errs)
+    checked = int(np.isfinite(err).sum())
+    if checked < MIN_CHECKED_POINTS:
+        raise AnnotationError(
+            f"only {checked} checked landmark positions; calibration needs at least {MIN_CHECKED_POINTS} "
+            "(give longer or more checked shots)"
+        )
+    model, nll = calibrate_error_model(
+        np.concatenate(feats), err, use=FITTED_FEATURES, fixed={"posterior": 1.0, "hidden": HIDDEN_MOVE_GAIN}
+    )
+    logger.info("error model fitted on %d checked positions: %s (mean NLL %.4f)", checked, model, nll)
+    return model
+
+
+def flag_figures(fused: Any, truth: np.ndarray, bad_px: float = BAD_FRAME_PX) -> FlagFigures:
+    """Recall of bad frames and the fine share of flagged ones, against the artist's points."""
+    err = np.linalg.norm(fused.points - truth, axis=2)
+    worst = np.array([np.nanmax(e) if np.isfinite(e).any() else 0.0 for e in err])
+    bad = worst > bad_px
+    flagged = np.isin(np.asarray(fused.frames), np.asarray(fused.flagged_frames, dtype=int))
+    finite = np.isfinite(err)
+    return FlagFigures(
+        frames=len(err),
+        bad_frames=int(bad.sum()),
+        flagged_frames=int(flagged.sum()),
+        recall=float((bad & flagged).sum() / bad.sum()) if bad.any() else None,
+        fine_share=float((flagged & ~bad).sum() / flagged.sum()) if flagged.any() else None,
+        mean_error_px=float(err[finite].mean()) if finite.any() else float("nan"),
+    )
+
+
+def learn_prior_for_model(
+    model_dir: Path, annotations: Sequence[Annotation], *, anchor_noise: Optional[AnchorNoise] = None
+) -> ShapePrior:
+    """A shape prior from ground-truth scripts, in the model's landmark order, with its seams and replacement pieces."""
+    from seamroto.character import read_character
+
+    card = read_card(model_dir)
+    info = read_character(model_dir)
+    names = list(card.landmarks)
+    try:
+        prior = learn_shape_prior(
+            shots_from_annotations(annotations, names),
+            names,
+            seams=info.seams,
+            discontinuous=info.discontinuous,
+            anchor_noise=anchor_noise,
+        )
+    except ValueError as err:
+        raise AnnotationError(
+            f"cannot learn a shape prior from {len(annotations)} script(s): {err}; give the character's "
+            "training scripts (five or six shots of a few dozen frames)",
+            path=", ".join(a.source for a in annotations),
+        ) from err
+    return dataclasses.replace(prior, stats={**prior.stats, "sources": [a.source for a in annotations]})
+
+
+def calibrate_prior(
+    character: Any, shots: Sequence[CheckedShot], prior_shots: Sequence[Annotation] = ()
+) -> ShapePrior:
+    """The character's prior carrying an error model fitted on the checked shots.
+
+    Without ``prior_shots`` the character's own prior is kept as it is (its regression and
+    anchor noise) and only the error model is fitted; with them the prior is learned from
+    them, learned again with the anchor noise measured on the checked shots, and then calibrated.
+
+    Raises:
+        ModelError: no ``prior_shots`` and the model has no shape prior.
+    """
+    truths = [s.truth for s in shots]
+    if prior_shots:
+        first = learn_prior_for_model(character.path, prior_shots)
+        from seamroto.fusion import FusionParams
+        from seamroto.pipeline import fuse_shot
+
+        # the anchors' noise is how tracking without a prior gets them wrong
+        plain = [fuse_shot(s.detections, character, FusionParams(), None).points for s in shots]
+        noise = measure_anchor_noise(plain, truths, list(character.model.landmark_names), first)
+        prior = learn_prior_for_model(character.path, prior_shots, anchor_noise=noise)
+    elif character.shape_prior is not None:
+        prior = character.shape_prior
+    else:
+        raise ModelError(
+            "this model has no shape prior to calibrate; pass --prior-shot (repeat) with the character's "
+            "training scripts so one is learned",
+            path=str(character.path),
+        )
+    fused = [fuse_checked(character, s, prior, None) for s in shots]
+    return prior.with_error_model(fit_error_model(fused, truths))
+
+
+def write_model_with_prior(
+    model_dir: Path, prior: ShapePrior, output: Optional[Path], change: str, metrics: Optional[Mapping[str, Any]] = None
+) -> Path:
+    """Write ``prior`` into a verified copy of the model folder at ``output`` (or into the folder itself).
+
+    The copy is a new version of the character: its card lists and hashes the prior, records
+    the parent and ``change``, and adds ``metrics`` under the card's metrics.
+
+    Raises:
+        OutputExistsError: ``output`` exists.
+        ModelError, ModelChecksumError: the source folder does not match its card.
+    """
+    src = Path(model_dir)
+    card = read_card(src)
+    verify_files(src, card)
+    if output is None:
+        _install(src, prior, metrics)
+        return src
+    out = Path(output)
+    if out.exists():
+        raise OutputExistsError(f"{out} exists; choose a new folder for the new version", path=str(out))
+    with staged_dir(out) as tmp:
+        for p in sorted(src.iterdir()):
+            if p.is_file():
+                shutil.copy2(p, tmp / p.name)
+        lineage = {
+            "parent": f"{card.character}/{card.version}",
+            "parent_weights_sha256": card.files.get(WEIGHTS_FILE),
+            "change": change,
+        }
+        _install(tmp, prior, metrics, version=out.name, lineage=lineage)
+    return out
+
+
+def _install(folder: Path, prior: ShapePrior, metrics: Optional[Mapping[str, Any]], **card_changes: Any) -> None:
+    path = write_shape_prior(folder, prior)
+    card = read_card(folder)
+    files = dict(card.files)
+    files[SHAPE_PRIOR_FILE] = file_sha256(path)
+    all_metrics = {**card.metrics, **(metrics or {})}
+    write_card(folder, dataclasses.replace(card, files=files, metrics=all_metrics, **card_changes))
+    logger.info(
+        "shape prior written to %s (anchors %s; targets %s)", path, ", ".join(prior.anchors), ", ".join(prior.targets)
+    )
+
+
+def next_version_dir(model_dir: Path) -> Path:
+    """The folder a new version of this model goes to by default: ``v3`` -> ``v4``, ``v009`` -> ``v010``.
+
+    Any other folder name gets ``_calibrated``; a name already taken gets the next free one.
+    """
+    from seamroto.fileio import next_free_dir
+
+    path = Path(model_dir)
+    name = path.name
+    digits = name[1:]
+    new = f"v{int(digits) + 1:0{len(digits)}d}" if name[:1] == "v" and digits.isdigit() else f"{name}_calibrated"
+    return next_free_dir(path.parent / new)
+
+
+def calibrate_command(
+    model_dir: Path,
+    shots: Sequence[Path],
+    output: Path,
+    *,
+    prior_shots: Sequence[Path] = (),
+    command: str = "",
+    progress: Optional[Progress] = None,
+) -> Dict[str, Any]:
+    """``seamroto calibrate``: fit the flags on checked shots and write the new version to ``output``.
+
+    Returns:
+        ``{"model": output, "before": [FlagFigures...], "after": [...]}`` per checked shot.
+
+    Raises:
+        OutputExistsError: ``output`` exists (checked before any work).
+        AnnotationError, ModelError, PlateError, CancelledError: bad input, or cancelled.
+    """
+    from seamroto.annotations import load_annotations
+    from seamroto.pipeline import load_character
+
+    out = Path(output)
+    if out.exists():
+        raise OutputExistsError(f"{out} exists; choose a new folder for the new version", path=str(out))
+    if not shots:
+        raise AnnotationError("no checked shot given: pass --shot CHECKED.nk (repeat)")
+    character = load_character(Path(model_dir))
+    checked = [checked_shot(character, a, progress) for a in load_annotations(shots)]
+    priors = load_annotations(prior_shots) if prior_shots else []
+    error_model = character.shape_prior.error_model if character.shape_prior is not None else None
+    before = [flag_figures(fuse_checked(character, s, character.shape_prior, error_model), s.truth) for s in checked]
+    prior = calibrate_prior(character, checked, priors)
+    after = [flag_figures(fuse_checked(character, s, prior, prior.error_model), s.truth) for s in checked]
+    change = "review flags calibrated on checked shots" + (
+        "; shape prior learned again from the training scripts with anchor noise measured there" if priors else ""
+    )
+    metrics = {
+        "calibration": {
+            "command": command,
+            "checked_shots": [s.source for s in checked],
+            "prior_shots": [a.source for a in priors],
+            "bad_frame_px": BAD_FRAME_PX,
+            "in_sample": True,
+            "before": [f.to_json() for f in before],
+            "after": [f.to_json() for f in after],
+        }
+    }
+    path = write_model_with_prior(Path(model_dir), prior, out, change, metrics)
+    return {"model": path, "before": before, "after": after, "shots": [s.source for s in checked]}

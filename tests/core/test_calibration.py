@@ -1,0 +1,170 @@
+"""`seamroto calibrate`: review flags fitted on checked shots, written as a new model version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from seamroto.calibration import FlagFigures, calibrate_command, flag_figures, next_version_dir
+from seamroto.confidence import ErrorModel
+from seamroto.errors import AnnotationError, ModelError, OutputExistsError
+
+
+def _digests(folder: Path) -> Dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+#: Ground truth enough to learn a shape prior from (only the scripts are used, not the plates).
+PRIOR_SEEDS = (3, 4, 5)
+PRIOR_FRAMES = 24
+PRIOR_SIZE = (160, 90)
+
+
+@pytest.fixture(scope="module")
+def prior_scripts(tmp_path_factory: pytest.TempPathFactory) -> list:
+    from seamroto.synth import synth_command
+
+    root = tmp_path_factory.mktemp("prior_shots")
+    w, h = PRIOR_SIZE
+    return [synth_command("mara", s, PRIOR_FRAMES, w, h, root / f"s{s}", ("exr",)) / "gt.nk" for s in PRIOR_SEEDS]
+
+
+@pytest.fixture(scope="module")
+def checked(farm_shots: Dict[str, Path]) -> list:
+    return [farm_shots[name] / "gt.nk" for name in ("s1", "s2")]
+
+
+@pytest.fixture(scope="module")
+def calibrated(tiny_model: Path, checked: list, prior_scripts: list, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    before = _digests(tiny_model)
+    out = tmp_path_factory.mktemp("calibrated") / "v002"
+    done = calibrate_command(tiny_model, checked, out, prior_shots=prior_scripts, command="seamroto calibrate (test)")
+    return {"done": done, "out": out, "before": before, "source": tiny_model}
+
+
+def test_calibrate_writes_a_new_version_and_leaves_the_source_alone(calibrated: dict) -> None:
+    from seamroto.pipeline import load_character
+
+    assert calibrated["done"]["model"] == calibrated["out"]
+    assert _digests(calibrated["source"]) == calibrated["before"]
+    character = load_character(calibrated["out"])  # every hash, the new prior's included, verified
+    assert character.shape_prior is not None
+    assert character.shape_prior.error_model is not None
+    assert character.shape_prior.error_model != ErrorModel()
+    card = json.loads((calibrated["out"] / "card.json").read_text())
+    assert card["version"] == "v002"
+    assert card["lineage"]["parent"].endswith("/v001")
+    assert "calibrated" in card["lineage"]["change"]
+    cal = card["metrics"]["calibration"]
+    assert cal["command"] == "seamroto calibrate (test)"
+    assert len(cal["checked_shots"]) == 2 and len(cal["after"]) == 2
+    assert cal["after"][0]["frames"] == 6
+
+
+def test_recalibrating_keeps_the_prior_and_refits_the_error_model(
+    calibrated: dict, checked: list, tmp_path: Path
+) -> None:
+    from seamroto.shapeprior import load_shape_prior
+
+    first = load_shape_prior(calibrated["out"])
+    out = calibrate_command(calibrated["out"], checked[:1], tmp_path / "v003")["model"]
+    again = load_shape_prior(out)
+    assert first is not None and again is not None
+    assert again.to_dict()["weights"] == first.to_dict()["weights"]  # the regression is the model's own
+    assert again.error_model != first.error_model  # fitted on other checked frames
+    card = json.loads((out / "card.json").read_text())
+    assert card["metrics"]["calibration"]["prior_shots"] == []
+    assert "learned again" not in card["lineage"]["change"]
+
+
+def test_too_few_training_scripts_for_a_prior_is_a_clear_error(tiny_model: Path, checked: list, tmp_path: Path) -> None:
+    with pytest.raises(AnnotationError, match="cannot learn a shape prior"):
+        calibrate_command(tiny_model, checked, tmp_path / "v7", prior_shots=checked[:1])
+    assert not (tmp_path / "v7").exists()
+
+
+def test_calibrated_model_tracks(calibrated: dict, farm_plates: Dict[str, str], tmp_path: Path) -> None:
+    from seamroto.pipeline import track_command
+
+    outputs = track_command(farm_plates["s1"], calibrated["out"], tmp_path / "out")
+    result = json.loads(Path(outputs["result"]).read_text())
+    assert result["model"]["version"] == "v002"
+
+
+def test_existing_output_is_refused_before_any_work(
+    tiny_model: Path, farm_shots: Dict[str, Path], tmp_path: Path
+) -> None:
+    taken = tmp_path / "v002"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("artist file")
+    with pytest.raises(OutputExistsError):
+        calibrate_command(tiny_model, [farm_shots["s1"] / "gt.nk"], taken)
+    assert (taken / "keep.txt").read_text() == "artist file"
+
+
+def test_a_model_without_prior_needs_prior_shots(tiny_model: Path, checked: list, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="--prior-shot"):
+        calibrate_command(tiny_model, checked, tmp_path / "v9")
+    assert not (tmp_path / "v9").exists()
+
+
+def test_a_script_without_the_characters_tracks_is_named(
+    tiny_model: Path, farm_shots: Dict[str, Path], tmp_path: Path
+) -> None:
+    import re
+
+    from seamroto.annotations import load_nk_annotation
+    from seamroto.calibration import checked_shot
+    from seamroto.pipeline import load_character
+
+    # every track renamed, as in a script of another character: Tracker4 rows hold "NAME" {curve ...
+    text = re.sub(r'"([A-Za-z_0-9]+)" \{curve', r'"other_\1" {curve', (farm_shots["s1"] / "gt.nk").read_text())
+    other = tmp_path / "other_character.nk"
+    other.write_text(text)
+    annotation = load_nk_annotation(other)
+    assert annotation.tracks and all(t.name.startswith("other_") for t in annotation.tracks)
+    with pytest.raises(AnnotationError) as err:
+        checked_shot(load_character(tiny_model), annotation)
+    assert "other_character.nk" in str(err.value) and "Tracker4" in str(err.value)
+
+
+def test_flag_figures_count_bad_and_flagged_frames() -> None:
+    import numpy as np
+
+    class Fused:
+        frames = (1, 2, 3, 4)
+        flagged_frames = (2, 3)
+        points = np.zeros((4, 2, 2))
+
+    truth = np.zeros((4, 2, 2))
+    truth[1, 0] = [4.0, 0.0]  # frame 2: bad and flagged
+    truth[3, 1] = [0.0, 3.5]  # frame 4: bad, not flagged
+    fig = flag_figures(Fused(), truth)
+    assert fig == FlagFigures(frames=4, bad_frames=2, flagged_frames=2, recall=0.5, fine_share=0.5,
+                              mean_error_px=pytest.approx((4.0 + 3.5) / 8))
+    assert "2 of 4 frames bad" in fig.summary()
+
+
+def test_next_version_keeps_the_numbering(tmp_path: Path) -> None:
+    assert next_version_dir(tmp_path / "v3") == tmp_path / "v4"
+    assert next_version_dir(tmp_path / "v009") == tmp_path / "v010"
+    assert next_version_dir(tmp_path / "best") == tmp_path / "best_calibrated"
+
+
+def test_cli_calibrate_prints_the_new_version(calibrated: dict, checked: list, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    from seamroto.cli import run
+
+    model = tmp_path / "mara" / "v002"
+    shutil.copytree(calibrated["out"], model)
+    args = ["calibrate", "--model", str(model), "--shot", str(checked[0]), "--shot", str(checked[1])]
+    assert run(args) == 0
+    printed = capsys.readouterr().out
+    assert f"model: {tmp_path / 'mara' / 'v003'}" in printed  # the next version by default
+    assert "before" in printed and "after" in printed
+    assert run(args + ["-o", str(tmp_path / "mara" / "v003")]) == 1  # exists: nothing done
