@@ -59,6 +59,11 @@ logger = logging.getLogger(__name__)
 MEDIAN_CHI2_2DOF = 2.0 * math.log(2.0)
 # Median of a chi-square with one degree of freedom (a 1-D Gaussian residual squared).
 MEDIAN_CHI2_1DOF = 0.454936
+# A link's face motion is checked against at least this many detected landmarks, and only a
+# disagreement beyond this factor of what detection noise explains raises its noise.
+LINK_CHECK_MIN_POINTS = 5
+LINK_CHECK_MARGIN = 2.0
+LINK_CHECK_ITERATIONS = 40
 # Flow windows whose weak direction keeps this much weight count as isotropic (not an edge).
 ISOTROPIC_APERTURE = 0.3
 # Unknowns per frame (x, y, flow bias x, flow bias y) and the normal matrix's half-bandwidth
@@ -104,6 +109,8 @@ class FusionParams:
         rigid_join_late: the face-motion term joins halfway through the reweighting, judged
             against the track found without it, so it cannot smooth away a blink.
         min_rigid_sigma_px: floor of the face-motion noise estimated from its residuals.
+        rigid_link_check: raise a link's face-motion noise where the detections on both its
+            frames disagree with it beyond their own noise (``_rigid_terms``).
         drift_lag: frames over which flow is compared with the detections to catch
             landmarks where LK is consistently wrong (``_landmark_flow_sigma``).
         drift_excess: how clear that disagreement must be (a fraction of the detection
@@ -168,6 +175,7 @@ class FusionParams:
     rigid_iterations: int = 4
     rigid_join_late: bool = True
     min_rigid_sigma_px: float = 0.1
+    rigid_link_check: bool = True
     drift_lag: int = 8
     drift_excess: float = 1.0
     bias_sigma_px: float = 1.0
@@ -432,6 +440,7 @@ def _rigid_terms(
     info: np.ndarray,
     cont: np.ndarray,
     params: FusionParams,
+    det_sigma: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """The face's own motion, as a displacement measurement for every continuous landmark.
 
@@ -439,6 +448,13 @@ def _rigid_terms(
     well-tracked landmarks says how a landmark whose own flow failed (eye corners in a blink)
     or is ill-posed (along a contour) moved. The fit runs per link on the landmarks' own
     forward and backward flows.
+
+    With ``det_sigma`` (per-frame detection sigma, (F, L)), each link's fit is also checked
+    against the detections' own displacement across it: where a blink hides the eye corners'
+    flow, the fit rests on a few contour and brow points and can be off by pixels on that one
+    link, and at the face-motion noise (0.1 px) it would drag every track with it for frames.
+    Such a link's noise is raised until the detections' disagreement is what their own noise
+    explains (``_link_excess_var``).
 
     Returns:
         displacement (F-1, L, 2) and information (F-1, L, 2, 2) in 1/px^2 (0 where the face
@@ -476,9 +492,40 @@ def _rigid_terms(
         start = np.where(det_ok[t, :, None], det[t], np.nan)
         moved = start @ m[:, :2].T + m[:, 2] - start
         ok = np.isfinite(moved).all(axis=1) & cont
+        var = sig_r**2
+        if det_sigma is not None:
+            both = ok & det_ok[t + 1]
+            seen = det[t + 1, both] - det[t, both]
+            var += _link_excess_var(moved[both] - seen, det_sigma[t, both] ** 2 + det_sigma[t + 1, both] ** 2)
         out_d[t] = np.where(ok[:, None], moved, 0.0)
-        out_i[t] = np.where(ok[:, None, None], np.eye(2) / sig_r**2, 0.0)
+        out_i[t] = np.where(ok[:, None, None], np.eye(2) / var, 0.0)
     return out_d, out_i
+
+
+def _link_excess_var(residual: np.ndarray, det_var: np.ndarray) -> float:
+    """Per-axis variance the face motion of one link needs beyond its own for the detections to agree.
+
+    ``residual`` (K, 2): face-motion displacement minus the detections' displacement of K
+    landmarks; ``det_var`` (K,): their detection variance per axis, both frames together. The
+    smallest v >= 0 with median(|r|^2 / (det_var + v)) at the 2-dof median is found by
+    bisection; the median keeps the landmarks that move on their own (a lid, a brow) out.
+    """
+    finite = np.isfinite(residual).all(axis=1) & np.isfinite(det_var)
+    if finite.sum() < LINK_CHECK_MIN_POINTS:
+        return 0.0
+    r2 = (residual[finite] ** 2).sum(axis=1)
+    dv = det_var[finite]
+
+    def excess(v: float) -> float:
+        return float(np.median(r2 / (dv + v))) - MEDIAN_CHI2_2DOF * LINK_CHECK_MARGIN
+
+    if excess(0.0) <= 0.0:
+        return 0.0
+    lo, hi = 0.0, float(np.max(r2))
+    for _ in range(LINK_CHECK_ITERATIONS):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if excess(mid) > 0.0 else (lo, mid)
+    return hi
 
 
 def _landmark_flow_sigma(
@@ -1120,7 +1167,7 @@ def fuse_tracks(
     sharp = _sharpen(info, params.aperture_power)
     b0 = sharp / (sig_fl**2)[None, None, :, None, None]
     if params.rigid_motion and f >= 2:
-        rd, ri = _rigid_terms(z, det_ok, disp, info, cont, params)
+        rd, ri = _rigid_terms(z, det_ok, disp, info, cont, params, det_sigma if params.rigid_link_check else None)
         # the face's motion only speaks where the landmark's own flow is silent: along a
         # contour, or on links where LK failed. Where both speak they would fight over
         # every non-rigid move (a brow raise, a gaze jump).
