@@ -64,6 +64,11 @@ MEDIAN_CHI2_1DOF = 0.454936
 LINK_CHECK_MIN_POINTS = 5
 LINK_CHECK_MARGIN = 2.0
 LINK_CHECK_ITERATIONS = 40
+# One landmark whose detections moved this many squared sigmas away from the face's motion (a
+# lid closing while the face turns) gets that disagreement as face-motion noise on the link.
+# 5 sigma: chosen on the calibration shot (seed 21); lower thresholds let one outlier detection
+# silence the face motion that should carry the point past it.
+LANDMARK_CHECK_CHI2 = 25.0
 # Flow windows whose weak direction keeps this much weight count as isotropic (not an edge).
 ISOTROPIC_APERTURE = 0.3
 # Unknowns per frame (x, y, flow bias x, flow bias y) and the normal matrix's half-bandwidth
@@ -454,7 +459,9 @@ def _rigid_terms(
     flow, the fit rests on a few contour and brow points and can be off by pixels on that one
     link, and at the face-motion noise (0.1 px) it would drag every track with it for frames.
     Such a link's noise is raised until the detections' disagreement is what their own noise
-    explains (``_link_excess_var``).
+    explains (``_link_excess_var``); and a single landmark the detections see moving far from
+    the face's motion (``LANDMARK_CHECK_CHI2``: a lid in a blink, whose own flow fails there)
+    gets its disagreement as extra noise on that link, so the face cannot carry it through.
 
     Returns:
         displacement (F-1, L, 2) and information (F-1, L, 2, 2) in 1/px^2 (0 where the face
@@ -482,8 +489,8 @@ def _rigid_terms(
             residuals.append(((res * axis).sum(axis=1) ** 2)[w > 0.5])
     if not residuals:
         return out_d, out_i
-    var = _robust_var(np.concatenate(residuals), MEDIAN_CHI2_1DOF)
-    sig_r = max(math.sqrt(var) if not math.isnan(var) else params.min_rigid_sigma_px,
+    fit_var = _robust_var(np.concatenate(residuals), MEDIAN_CHI2_1DOF)
+    sig_r = max(math.sqrt(fit_var) if not math.isnan(fit_var) else params.min_rigid_sigma_px,
                 params.min_rigid_sigma_px)
     logger.info("fusion: face motion residual %.3f px", sig_r)
     for t, m in enumerate(fits):
@@ -492,13 +499,17 @@ def _rigid_terms(
         start = np.where(det_ok[t, :, None], det[t], np.nan)
         moved = start @ m[:, :2].T + m[:, 2] - start
         ok = np.isfinite(moved).all(axis=1) & cont
-        var = sig_r**2
+        var = np.full(n, sig_r**2)
         if det_sigma is not None:
             both = ok & det_ok[t + 1]
-            seen = det[t + 1, both] - det[t, both]
-            var += _link_excess_var(moved[both] - seen, det_sigma[t, both] ** 2 + det_sigma[t + 1, both] ** 2)
+            res = moved[both] - (det[t + 1, both] - det[t, both])
+            dvar = det_sigma[t, both] ** 2 + det_sigma[t + 1, both] ** 2
+            var += _link_excess_var(res, dvar)
+            r2 = (res**2).sum(axis=1)
+            off = np.isfinite(r2) & (r2 > LANDMARK_CHECK_CHI2 * (dvar + var[both]))
+            var[np.flatnonzero(both)[off]] += 0.5 * r2[off]
         out_d[t] = np.where(ok[:, None], moved, 0.0)
-        out_i[t] = np.where(ok[:, None, None], np.eye(2) / var, 0.0)
+        out_i[t] = np.where(ok[:, None, None], np.eye(2)[None] / var[:, None, None], 0.0)
     return out_d, out_i
 
 

@@ -24,6 +24,7 @@ TOL = {
     "outlier_weight": 0.3,  # weight an outlier detection may keep
     "flow_only": 1.0,  # error on frames filled by flow alone
     "occluded_error": 2.0,  # error on frames whose detection and own flow follow an occluder
+    "link_check_error": 1.0,  # error after a face-motion link the detections contradict
     "linear_algebra": 1e-9,
 }
 DET_SIGMA = 1.0
@@ -214,6 +215,47 @@ def test_face_motion_fills_a_landmark_flow_gap() -> None:
     jit_with = _jitter(with_rigid.points[gap, 4:5] - s.truth[gap, 4:5])
     jit_without = _jitter(without.points[gap, 4:5] - s.truth[gap, 4:5])
     assert jit_with < 0.5 * jit_without
+
+
+def test_a_face_motion_fit_the_detections_contradict_does_not_drag_the_track() -> None:
+    s = _scene(seed=4)
+    for link in range(24, 36):
+        s = _break_flow(s, link, slice(4, 5))  # p4 rides on the face's motion alone here
+    fd, bd = s.fwd.displacement.copy(), s.bwd.displacement.copy()
+    others = [j for j in range(N_CONT) if j != 4]
+    fd[30, others] += (3.0, -2.0)  # every other landmark's LK is off on one link, both ways alike
+    bd[31, others] -= (3.0, -2.0)
+    s = dataclasses.replace(s, fwd=PointFlow(fd, s.fwd.reliability), bwd=PointFlow(bd, s.bwd.reliability))
+    checked = _fuse(s)
+    trusted = _fuse(s, params=fusion.FusionParams(rigid_link_check=False))
+    after = slice(31, 36)
+    err_checked = np.linalg.norm(checked.points[after, 4] - s.truth[after, 4], axis=-1).max()
+    err_trusted = np.linalg.norm(trusted.points[after, 4] - s.truth[after, 4], axis=-1).max()
+    assert err_checked < TOL["link_check_error"] < err_trusted
+
+
+def test_a_landmark_the_detections_see_leave_the_face_motion_loses_it_on_that_link() -> None:
+    # the face-motion term itself: one landmark's detections move 6 px off the face's motion on
+    # one link (a lid in a blink, seen by a detector of 0.3 px noise); only it, only there, loses it
+    s = _scene(seed=6)
+    f = len(s.truth)
+    rng = np.random.default_rng(1)
+    det = s.truth[:, :N_CONT] + rng.normal(0, 0.3, (f, N_CONT, 2))
+    det[31:, 4] += (0.0, 6.0)
+    det_ok = np.ones((f, N_CONT), bool)
+    disp = np.stack([s.fwd.displacement[:-1, :N_CONT], -s.bwd.displacement[1:, :N_CONT]])
+    info = np.broadcast_to(np.eye(2) / FLOW_SIGMA**2, (2, f - 1, N_CONT, 2, 2)).copy()
+    cont = np.ones(N_CONT, bool)
+    det_sigma = np.full((f, N_CONT), 0.3)
+    params = fusion.FusionParams()
+    _, plain = fusion._rigid_terms(det, det_ok, disp, info, cont, params)
+    _, checked = fusion._rigid_terms(det, det_ok, disp, info, cont, params, det_sigma)
+    sigma_px = 1.0 / np.sqrt(checked[..., 0, 0])
+    assert sigma_px[30, 4] > 2.0  # the link where p4 left the face: no longer a measurement of it
+    others = np.ones_like(sigma_px, bool)
+    others[30, 4] = False
+    # every other landmark and link stays a precise one (below the detector's noise)
+    assert np.all(sigma_px[others] < 0.3) and np.all(plain[..., 0, 0] > 0)
 
 
 def test_bad_input_is_refused() -> None:
