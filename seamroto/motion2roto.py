@@ -10,6 +10,7 @@ shapes plus the node's other shapes unchanged) and a JSON report (schema
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -273,12 +274,44 @@ def _shape_list(value: Any) -> List[str]:
     raise ProtocolError("motion2roto: 'shapes' must be a list of shape names", knob="shapes")
 
 
+#: Words of the ``replacement`` request arg (the Motion2Roto node's ``replacement pieces`` knob).
+REPLACEMENT_AUTO = "auto"
+REPLACEMENT_NONE = "none"
+
+
+def replacement_shapes_from(value: Any) -> Optional[Tuple[str, ...]]:
+    """The ``replacement`` request arg as ``PropagationParams.replacement_shapes``.
+
+    ``"auto"``, "" or None: the keys decide (None); ``"none"``: every shape follows motion (());
+    otherwise shape names, space separated or as a list.
+
+    Raises:
+        ProtocolError: not a string or a list of names.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        words = value.split()
+        if not words or words == [REPLACEMENT_AUTO]:
+            return None
+        if words == [REPLACEMENT_NONE]:
+            return ()
+        return tuple(words)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ProtocolError(
+        f"motion2roto: 'replacement' must be '{REPLACEMENT_AUTO}', '{REPLACEMENT_NONE}' or shape names",
+        knob="replacement",
+    )
+
+
 def motion2roto_command(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
     """Protocol command ``motion2roto`` (the Nuke node's Animate button).
 
     Args (request): ``script`` (.nk holding the Roto node), ``roto_node``, ``shapes`` (list;
     empty = all), ``plate``, ``first``, ``last``, ``colourspace``, ``vectors`` (pattern or ""),
-    ``preset``, ``out_dir`` (must not exist; built staged), ``node_prefix``, ``node_version``.
+    ``preset``, ``replacement`` (optional, ``replacement_shapes_from``), ``out_dir`` (must not
+    exist; built staged), ``node_prefix``, ``node_version``.
 
     Returns:
         ``nk`` (paste-ready, one Roto node), ``report`` (JSON), ``flagged_frames`` (sorted).
@@ -295,9 +328,10 @@ def motion2roto_command(args: Dict[str, Any], progress: Progress) -> Dict[str, A
     prefix = str(args.get("node_prefix") or "")
     name = f"{prefix}_roto_v{int(args.get('node_version') or 1)}" if prefix else None
     vectors = str(args.get("vectors") or "") or None
+    params = dataclasses.replace(DEFAULT_PARAMS, replacement_shapes=replacement_shapes_from(args.get("replacement")))
     shapes, motions, seq, info = animate(
         str(args["script"]), str(args["roto_node"]), _shape_list(args.get("shapes")), seq,
-        vectors=vectors, preset=str(args.get("preset") or DEFAULT_PRESET), progress=progress,
+        vectors=vectors, preset=str(args.get("preset") or DEFAULT_PRESET), params=params, progress=progress,
     )
     name = name or f"{str(args['roto_node']).split('.')[-1]}{NODE_SUFFIX}"
     with staged_dir(out_dir) as tmp:

@@ -36,8 +36,9 @@ Commands the Nuke plugin sends (``args`` -> ``outputs``; paths are absolute stri
   ``smoothing``, ``out_dir``, ``node_prefix``, ``node_version`` -> ``nk``, optional ``report``.
 * ``inspect``: ``path`` -> ``info`` (``seamroto.nk.inspect.inspect_script``).
 * ``motion2roto``: ``script`` (.nk with the Roto node), ``roto_node``, ``shapes`` (list, empty =
-  all), ``plate``, ``first``, ``last``, ``colourspace``, ``vectors`` (pattern or ""), ``out_dir``,
-  ``node_prefix``, ``node_version`` -> ``nk``, ``report``, ``flagged_frames``.
+  all), ``plate``, ``first``, ``last``, ``colourspace``, ``vectors`` (pattern or ""), optional
+  ``replacement`` ("auto", "none" or shape names), ``out_dir``, ``node_prefix``, ``node_version``
+  -> ``nk``, ``report``, ``flagged_frames``.
 * ``bbox``: ``plate``, ``first``, ``last``, ``colourspace``, ``frame``, ``box_nuke`` ([x, y, r, t]
   as a BBox_Knob holds it) or ``box`` ([x, y, w, h], image pixels), ``out_dir``,
   ``node_prefix``, ``node_version`` -> ``nk``, ``result``, ``flagged_frames``.

@@ -113,6 +113,8 @@ def motion2roto(node: nuke.Node) -> jobs.Job:
         "script": str(script),
         "roto_node": roto.name(),
         "shapes": str(values[motion_knobs.SHAPE_NAMES]).split(),
+        # a node saved before the knob existed has none: the keys decide, as they did then
+        "replacement": str(values.get(motion_knobs.REPLACEMENT_SHAPES, "auto")),
         "vectors": vectors,
         "out_dir": str(out_dir),
         "node_prefix": prefix,

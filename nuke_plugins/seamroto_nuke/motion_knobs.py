@@ -17,6 +17,7 @@ BBOX = "bbox"
 
 # --- Motion2Roto --------------------------------------------------------------------------------
 SHAPE_NAMES = "shape_names"
+REPLACEMENT_SHAPES = "replacement_shapes"
 USE_VECTORS = "use_vectors"
 VECTORS_FILE = "vectors_file"
 FLOW_PRESET = "flow_preset"
@@ -86,6 +87,16 @@ MOTION2ROTO_KNOBS = NodeKnobs(
             "Shapes of the connected Roto to animate, space separated, as named in its curve "
             "list. Empty: every shape.",
             default="",
+        ),
+        KnobSpec(
+            REPLACEMENT_SHAPES,
+            STRING,
+            "replacement pieces",
+            "Shapes that are a new print on every frame (a replacement mouth): found again on each "
+            "frame's own edges from the keys' prints instead of following motion. 'auto': the shapes "
+            "whose keys differ by more than a move; 'none': every shape follows motion; or shape "
+            "names, space separated.",
+            default="auto",
         ),
         KnobSpec(
             USE_VECTORS,

@@ -415,3 +415,25 @@ def test_cli_replacement_pieces_are_named_checked_or_switched_off(
     with pytest.raises(ShapeNotFoundError, match="no shape 'mouht'"):
         motion2roto(shot_dir["script"], "Roto1", ["nose"], shot_dir["plates"], tmp_path / "d.nk",
                     params=PropagationParams(replacement_shapes=("mouht",)))
+
+
+def test_the_replacement_arg_reads_auto_none_or_names() -> None:
+    from seamroto.errors import ProtocolError
+    from seamroto.motion2roto import replacement_shapes_from
+
+    assert replacement_shapes_from(None) is None
+    assert replacement_shapes_from("auto") is None and replacement_shapes_from("  ") is None
+    assert replacement_shapes_from("none") == ()
+    assert replacement_shapes_from("mouth  jaw") == ("mouth", "jaw")
+    assert replacement_shapes_from(["mouth"]) == ("mouth",)
+    with pytest.raises(ProtocolError):
+        replacement_shapes_from(3)
+
+
+def test_protocol_replacement_names_are_checked_against_the_node(shot_dir: Dict[str, object], tmp_path: Path) -> None:
+    args = {"script": str(shot_dir["script"]), "roto_node": "Roto1", "shapes": ["nose"],
+            "plate": shot_dir["plates"], "first": FIRST, "last": FIRST + FRAMES - 1, "vectors": "",
+            "replacement": "mouht", "out_dir": str(tmp_path / "M2R1_v1"), "node_prefix": "M2R1", "node_version": 1}
+    with pytest.raises(ShapeNotFoundError, match="no shape 'mouht'"):
+        run_request(make_request("motion2roto", args))
+    assert not (tmp_path / "M2R1_v1").exists()

@@ -19,7 +19,7 @@ SAVED_KNOB_NAMES = {
     "Motion2Roto": [
         "seamroto_node_type", "seamroto_knob_api", "motion2roto_tab", "shape_names", "use_vectors",
         "vectors_file", "flow_preset", "output_dir", "actions_divider", "animate", "troubleshoot", "status",
-        "advanced_tab", "core_python", "flagged_frames", "last_nk", "last_report",
+        "advanced_tab", "core_python", "flagged_frames", "last_nk", "last_report", "replacement_shapes",
     ],
     "BBoxTracker": [
         "seamroto_node_type", "seamroto_knob_api", "bbox_tab", "box", "reference_frame", "use_current_frame",
@@ -150,6 +150,19 @@ def test_motion2roto_sends_the_vectors_when_asked(motion: types.SimpleNamespace,
     _wait(motion.motion_commands.motion2roto(node))
     request = json.loads(Path(node["last_report"].value()).read_text())["args"]
     assert request["vectors"] == "/vectors/sh010.####.exr" and request["shapes"] == []
+    assert request["replacement"] == "auto"
+
+
+def test_motion2roto_sends_the_replacement_pieces_as_typed(motion: types.SimpleNamespace, tmp_path: Path) -> None:
+    fake = motion.nuke
+    fake.GUI = False
+    _, roto = _roto_on_read(fake, tmp_path)
+    select_only(fake, roto)
+    node = motion.commands.create_node("Motion2Roto")
+    node["replacement_shapes"].setValue("mouth  jaw")
+    _wait(motion.motion_commands.motion2roto(node))
+    request = json.loads(Path(node["last_report"].value()).read_text())["args"]
+    assert request["replacement"] == "mouth  jaw"  # the core reads the words (auto, none, names)
 
 
 def test_bbox_tracker_sends_the_box_in_nuke_coordinates_and_pastes_a_tracker(
