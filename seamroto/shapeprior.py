@@ -47,6 +47,7 @@ from scipy.spatial import ConvexHull, QhullError
 from seamroto.confidence import ErrorModel
 from seamroto.datamodel import Annotation, Seam, tracks_to_array
 from seamroto.errors import ModelChecksumError, ModelError, ModelSchemaError, ShapeError
+from seamroto.faceframe import MIN_SPREAD_PX, face_frames, from_face, to_face
 from seamroto.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,6 @@ MIN_TARGET_SIGMA = 0.002
 MIN_FRAMES = 10
 MIN_SHOTS_FOR_CV = 2
 PROCRUSTES_ITERATIONS = 5
-#: Anchor sets spanning less than this (px RMS radius) cannot define a face frame.
-MIN_SPREAD_PX = 1e-6
 #: Fixed seed of the simulated tracker noise in cross-validation (reproducible priors).
 CV_NOISE_SEED = 0
 
@@ -154,7 +153,7 @@ class ShapePrior:
             )
             return None
         anchors = pts[:, [index[a] for a in self.anchors]]
-        frames = _face_frames(anchors, self.template)
+        frames = face_frames(anchors, self.template)
         cov_units = self.residual_cov[kept]
         mean = np.full((len(pts), len(kept), 2), np.nan)
         cov = np.full((len(pts), len(kept), 2, 2), np.nan)
@@ -162,9 +161,9 @@ class ShapePrior:
             if fr is None:
                 continue
             a, centre = fr
-            x = _apply(anchors[i], a, centre).reshape(-1) - self.input_mean
+            x = to_face(anchors[i], a, centre).reshape(-1) - self.input_mean
             y = self.target_mean[kept] + np.einsum("i,itk->tk", x, self.weights[:, kept])
-            mean[i] = _unapply(y, a, centre)
+            mean[i] = from_face(y, a, centre)
             cov[i] = cov_units / abs(a) ** 2
         return PriorPrediction(np.array([index[self.targets[k]] for k in kept], dtype=int), mean, cov)
 
@@ -286,41 +285,7 @@ def _card_files(root: Path) -> Dict[str, str]:
         return {}
 
 
-# --- the face frame --------------------------------------------------------------------------
-
-
-def _face_frames(anchors: np.ndarray, template: np.ndarray) -> List[Optional[Tuple[complex, np.ndarray]]]:
-    """Per frame: (complex scale-rotation, image centre) mapping anchors onto the template.
-
-    Face-frame coordinates are ``a * (p - centre)`` (as complex numbers); None where an anchor
-    is NaN or the anchors collapse.
-    """
-    zt = template @ np.array([1.0, 1j])
-    out: List[Optional[Tuple[complex, np.ndarray]]] = []
-    for p in anchors:
-        if not np.isfinite(p).all():
-            out.append(None)
-            continue
-        centre = p.mean(axis=0)
-        z = (p - centre) @ np.array([1.0, 1j])
-        energy = float(np.vdot(z, z).real)
-        if energy <= (MIN_SPREAD_PX**2) * len(p):
-            out.append(None)
-            continue
-        out.append((complex(np.vdot(z, zt) / energy), centre))
-    return out
-
-
-def _apply(points: np.ndarray, a: complex, centre: np.ndarray) -> np.ndarray:
-    """Image px -> face frame. Shape: (N, 2) -> (N, 2)."""
-    w = a * ((points - centre) @ np.array([1.0, 1j]))
-    return np.stack([w.real, w.imag], axis=-1)
-
-
-def _unapply(points: np.ndarray, a: complex, centre: np.ndarray) -> np.ndarray:
-    """Face frame -> image px. Shape: (N, 2) -> (N, 2)."""
-    w = (points @ np.array([1.0, 1j])) / a
-    return np.stack([w.real, w.imag], axis=-1) + centre
+# --- Procrustes ------------------------------------------------------------------------------
 
 
 def _normalise(p: np.ndarray) -> np.ndarray:
@@ -337,9 +302,9 @@ def procrustes_mean(shapes: np.ndarray) -> np.ndarray:
     ref = _normalise(shapes[0])
     for _ in range(PROCRUSTES_ITERATIONS):
         aligned = []
-        for fr, p in zip(_face_frames(shapes, ref), shapes):
+        for fr, p in zip(face_frames(shapes, ref), shapes):
             if fr is not None:
-                aligned.append(_apply(p, *fr))
+                aligned.append(to_face(p, *fr))
         ref = _normalise(np.mean(aligned, axis=0))
     return ref
 
@@ -387,9 +352,9 @@ def choose_landmarks(
     sub = full[:, [cont.index(j) for j in cand]]
     ref = procrustes_mean(sub)
     resid = np.zeros(len(cand))
-    for fr, p in zip(_face_frames(sub, ref), sub):
+    for fr, p in zip(face_frames(sub, ref), sub):
         if fr is not None:
-            resid += ((_apply(p, *fr) - ref) ** 2).sum(axis=1)
+            resid += ((to_face(p, *fr) - ref) ** 2).sum(axis=1)
     resid = np.sqrt(resid / len(sub))
     limit = RIGID_RATIO * float(np.median(resid))
     anchors = tuple(names[j] for j, r in zip(cand, resid) if r <= limit)
@@ -416,11 +381,11 @@ class _Design:
 def _design(arr: np.ndarray, ai: Sequence[int], ti: Sequence[int], template: np.ndarray) -> _Design:
     anchors = arr[:, ai]
     xs, ys, scales = [], [], []
-    for i, fr in enumerate(_face_frames(anchors, template)):
+    for i, fr in enumerate(face_frames(anchors, template)):
         if fr is None:
             continue
-        xs.append(_apply(anchors[i], *fr).reshape(-1))
-        ys.append(_apply(arr[i, ti], *fr))
+        xs.append(to_face(anchors[i], *fr).reshape(-1))
+        ys.append(to_face(arr[i, ti], *fr))
         scales.append(1.0 / abs(fr[0]))
     n, t = len(xs), len(ti)
     return _Design(
@@ -507,10 +472,10 @@ def measure_anchor_noise(
         tr, gt = np.asarray(tr, dtype=np.float64), np.asarray(gt, dtype=np.float64)
         if tr.shape != gt.shape or tr.ndim != 3 or tr.shape[1] != len(names):
             raise ShapeError("tracked", tr.shape, gt.shape)
-        frames_t = _face_frames(gt[:, ai], prior.template)
-        for i, (fr_n, fr_t) in enumerate(zip(_face_frames(tr[:, ai], prior.template), frames_t)):
+        frames_t = face_frames(gt[:, ai], prior.template)
+        for i, (fr_n, fr_t) in enumerate(zip(face_frames(tr[:, ai], prior.template), frames_t)):
             if fr_n is not None and fr_t is not None:
-                errs.append((_apply(tr[i, ai], *fr_n) - _apply(gt[i, ai], *fr_t)).reshape(-1))
+                errs.append((to_face(tr[i, ai], *fr_n) - to_face(gt[i, ai], *fr_t)).reshape(-1))
     if len(errs) < MIN_FRAMES:
         raise ValueError(f"need {MIN_FRAMES} frames with every anchor tracked and known, got {len(errs)}")
     e = np.array(errs)

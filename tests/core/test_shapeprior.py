@@ -15,6 +15,7 @@ import pytest
 from seamroto import fusion, shapeprior
 from seamroto.datamodel import Seam
 from seamroto.errors import ModelChecksumError, ModelSchemaError
+from seamroto.faceframe import face_frames, from_face
 from seamroto.flow import PointFlow
 from seamroto.models import file_sha256
 
@@ -99,8 +100,8 @@ def test_prior_predicts_a_held_out_shot_and_needs_the_pose_to() -> None:
     err = np.linalg.norm(pred.mean - test[:, pred.columns], axis=2)
     assert err.max() < TOL["exact_prior"]
     # the yaw is what moves the outline against the interior: ignoring it costs pixels
-    frames = shapeprior._face_frames(test[:, : len(ANCHORS)], prior.template)
-    mean_only = np.array([shapeprior._unapply(prior.target_mean, *fr) for fr in frames if fr is not None])
+    frames = face_frames(test[:, : len(ANCHORS)], prior.template)
+    mean_only = np.array([from_face(prior.target_mean, *fr) for fr in frames if fr is not None])
     assert np.linalg.norm(mean_only - test[:, pred.columns], axis=2).max() > TOL["mean_only"]
     # covariances are positive definite and grow with the face
     assert (np.linalg.eigvalsh(pred.cov) > 0).all()
