@@ -398,11 +398,17 @@ def calibrate_prior(
     the calibration shots (cached), and carrying the error model fitted there for fusion with it.
     """
     from seamroto.annotations import load_annotations
-    from seamroto.calibration import learn_prior_for_model
+    from seamroto.calibration import calibrate_pieces, learn_prior_for_model
 
     annotations = load_annotations(shots)
     prior = learn_prior_for_model(model_dir, annotations)
     prior = learn_prior_for_model(model_dir, annotations, anchor_noise=measure_noise_cached(calibration, prior))
+    docs = [_load_cached(p) for p in calibration]
+    tracked = [_fuse_cached(d, fusion.FusionParams(error_model=None), prior.with_pieces(None)).points for d in docs]
+    prior = calibrate_pieces(
+        prior, tracked, [np.asarray(d["points"]) for d in docs], [np.asarray(d["gt"]) for d in docs],
+        docs[0]["names"],  # type: ignore[arg-type]
+    )
     return prior.with_error_model(calibrate_cached(calibration, prior))
 
 

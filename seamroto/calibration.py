@@ -31,6 +31,7 @@ from seamroto.datamodel import Annotation, tracks_to_array
 from seamroto.errors import AnnotationError, ModelError, OutputExistsError
 from seamroto.fileio import staged_dir
 from seamroto.models import file_sha256, read_card, verify_files, write_card
+from seamroto.pieceprior import measure_piece_noise
 from seamroto.progress import NullProgress, Progress
 from seamroto.shapeprior import (
     SHAPE_PRIOR_FILE,
@@ -245,8 +246,35 @@ def calibrate_prior(
             "training scripts so one is learned",
             path=str(character.path),
         )
+    names = list(character.model.landmark_names)
+    if prior.pieces is not None:
+        tracked = [fuse_checked(character, s, prior.with_pieces(None), None).points for s in shots]
+        prior = calibrate_pieces(prior, tracked, [s.detections.points for s in shots], truths, names)
     fused = [fuse_checked(character, s, prior, None) for s in shots]
     return prior.with_error_model(fit_error_model(fused, truths))
+
+
+def calibrate_pieces(
+    prior: ShapePrior,
+    tracked: Sequence[np.ndarray],
+    detections: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    names: Sequence[str],
+) -> ShapePrior:
+    """The prior with its replacement pieces' detector noise measured on checked shots.
+
+    ``tracked`` are the shots fused without the pieces' model (their anchors give the face
+    frames); a shot too short to measure on leaves the pieces' model unapplied, with a warning.
+    """
+    if prior.pieces is None:
+        return prior
+    try:
+        pieces = measure_piece_noise(tracked, detections, truths, names, prior.pieces, prior.anchors, prior.template)
+    except ValueError as err:
+        logger.warning("replacement pieces' shape not applied: %s", err)
+        return prior.with_pieces(dataclasses.replace(prior.pieces, detector_cov=None))
+    logger.info("replacement pieces' detector noise measured on %s frames", pieces.stats.get("detector_frames"))
+    return prior.with_pieces(pieces)
 
 
 def write_model_with_prior(

@@ -1236,7 +1236,18 @@ def fuse_tracks(
         points[:, disc] = np.where(det_ok[:, disc, None], det[:, disc], np.nan)
         weight[:, disc] = det_ok[:, disc].astype(np.float64)
         stab = _stabilised(points, det, det_ok, cont)
-        sigma[:, disc] = _discontinuous_sigma(stab, det_sigma, disc, sig_d, params)[:, disc]
+        base = det_sigma
+        pieces = None if shape_prior is None or shape_prior.pieces is None else shape_prior.pieces.estimate(
+            points, np.where(det_ok[..., None], det, np.nan), names, shape_prior.anchors, shape_prior.template
+        )
+        if pieces is not None:
+            # each frame's print pulled toward the character's prints (seamroto.pieceprior)
+            base = det_sigma.copy()
+            for k, j in enumerate(pieces.columns):
+                ok = np.isfinite(pieces.points[:, k]).all(axis=1) & det_ok[:, j]
+                points[ok, j] = pieces.points[ok, k]
+                base[ok, j] = pieces.sigma_px[ok, k]
+        sigma[:, disc] = _discontinuous_sigma(stab, base, disc, sig_d, params)[:, disc]
     if cont.any():
         sigma[:, cont] = _disagreement_sigma(points, det, det_ok, weight, sigma, params, metric)[:, cont]
     points[absent] = np.nan

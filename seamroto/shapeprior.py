@@ -49,6 +49,7 @@ from seamroto.datamodel import Annotation, Seam, tracks_to_array
 from seamroto.errors import ModelChecksumError, ModelError, ModelSchemaError, ShapeError
 from seamroto.faceframe import MIN_SPREAD_PX, face_frames, from_face, to_face
 from seamroto.fileio import atomic_write_text
+from seamroto.pieceprior import PiecePrior, learn_piece_prior
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ class ShapePrior:
         ridge: ridge strength, as a multiple of the anchor noise covariance.
         stats: per-target cross-validated RMS error (px at the training scale) and facts.
         error_model: error model calibrated for fusion with this prior (None: fusion's default).
+        pieces: the replacement pieces' shape in the same face frame (``seamroto.pieceprior``;
+            None for characters without one and priors written before it existed).
     """
 
     anchors: Tuple[str, ...]
@@ -126,6 +129,7 @@ class ShapePrior:
     ridge: float
     stats: Mapping[str, Any] = field(default_factory=dict)
     error_model: Optional[ErrorModel] = None
+    pieces: Optional[PiecePrior] = None
 
     def predict(self, points: np.ndarray, names: Sequence[str]) -> Optional[PriorPrediction]:
         """Targets' positions and covariances from the anchors in ``points``.
@@ -183,6 +187,8 @@ class ShapePrior:
         }
         if self.error_model is not None:
             doc["error_model"] = dataclasses.asdict(self.error_model)
+        if self.pieces is not None:
+            doc["pieces"] = self.pieces.to_dict()
         return doc
 
     @classmethod
@@ -215,6 +221,7 @@ class ShapePrior:
                     raise ValueError(f"{name} has shape {arr.shape}, expected {shape} (finite)")
             em = doc.get("error_model")
             model = ErrorModel(**{k: float(v) for k, v in em.items()}) if em else None
+            pieces = PiecePrior.from_dict(doc["pieces"]) if doc.get("pieces") else None
             return cls(
                 anchors,
                 targets,
@@ -226,6 +233,7 @@ class ShapePrior:
                 float(doc["ridge"]),
                 dict(doc.get("stats", {})),
                 model,
+                pieces,
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ModelError(f"shape prior is malformed: {err}", path=path) from err
@@ -233,6 +241,10 @@ class ShapePrior:
     def with_error_model(self, model: Optional[ErrorModel]) -> ShapePrior:
         """The same prior carrying ``model`` (calibrated for fusion with it)."""
         return dataclasses.replace(self, error_model=model)
+
+    def with_pieces(self, pieces: Optional[PiecePrior]) -> ShapePrior:
+        """The same prior carrying the replacement pieces' shape."""
+        return dataclasses.replace(self, pieces=pieces)
 
 
 def write_shape_prior(folder: Path, prior: ShapePrior) -> Path:
@@ -604,7 +616,10 @@ def learn_shape_prior(
     }
     logger.info("shape prior: anchors %s, targets %s, cv %s", ", ".join(anchors), ", ".join(kept_names),
                 stats["cv_rms_px"])
-    return ShapePrior(tuple(anchors), kept_names, template, mx, my, w, cov[keep], float(factor), stats)
+    pieces = learn_piece_prior(arrs, names, list(discontinuous), list(anchors), template)
+    if pieces is not None:
+        logger.info("replacement-piece shape: %s from %d frames", ", ".join(pieces.landmarks), pieces.stats["frames"])
+    return ShapePrior(tuple(anchors), kept_names, template, mx, my, w, cov[keep], float(factor), stats, None, pieces)
 
 
 def _cv_residuals(

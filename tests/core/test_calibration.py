@@ -55,6 +55,9 @@ def test_calibrate_writes_a_new_version_and_leaves_the_source_alone(calibrated: 
     assert character.shape_prior is not None
     assert character.shape_prior.error_model is not None
     assert character.shape_prior.error_model != ErrorModel()
+    pieces = character.shape_prior.pieces  # the mouth's shape, learned from the training scripts ...
+    assert pieces is not None and pieces.landmarks == tuple(character.info.discontinuous)
+    assert pieces.detector_cov is None  # ... but 12 checked frames are too few to measure its detector
     card = json.loads((calibrated["out"] / "card.json").read_text())
     assert card["version"] == "v002"
     assert card["lineage"]["parent"].endswith("/v001")
