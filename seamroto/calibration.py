@@ -371,7 +371,8 @@ def calibrate_command(
     prior = calibrate_prior(character, checked, priors)
     after = [flag_figures(fuse_checked(character, s, prior, prior.error_model), s.truth) for s in checked]
     change = "review flags calibrated on checked shots" + (
-        "; shape prior learned again from the training scripts with anchor noise measured there" if priors else ""
+        "; shape prior (with the replacement pieces' shape) learned again from the training scripts, "
+        "with the anchors' and pieces' noise measured on the checked shots" if priors else ""
     )
     metrics = {
         "calibration": {
