@@ -1,4 +1,4 @@
-"""The core's protocol commands (``track``, ``train``, ``refit``): request args -> pipeline calls.
+"""The core's protocol commands (``track``, ``train``, ``calibrate``, ``refit``): request args -> pipeline calls.
 
 ``seamroto.protocol`` registers these; the Nuke plugin sends them in process or through
 ``python -m seamroto serve-request``. Arg names are documented in ``seamroto.protocol``.
@@ -103,6 +103,36 @@ def train_job(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
     return {"model_dir": str(model_dir), "character": str(args["character"]), "model_version": model_dir.name}
 
 
+def calibrate_job(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
+    """Calibrate a character's review flags on checked shots (exported and/or .nk files).
+
+    Returns ``model_dir``, ``character``, ``model_version`` and ``summary`` (one line per
+    checked shot: the flag figures before and after, for the artist's status line).
+    """
+    from seamroto.calibration import calibrate_command
+
+    shots = [str(_need(s, "ground_truth_nk")) for s in args.get("shots", [])]
+    shots += [str(p) for p in args.get("nk_files", []) if p]
+    if not shots:
+        raise ProtocolError("calibrate needs args.shots or args.nk_files (checked scripts)", knob="shots")
+    done = calibrate_command(
+        Path(_need(args, "model_dir")),
+        [Path(s) for s in shots],
+        Path(_need(args, "out_dir")),
+        command="seamroto_nuke calibrate",
+        progress=progress,
+    )
+    model_dir = Path(done["model"])
+    summary = [f"{Path(src).name}: before {b.summary()}; after {a.summary()}"
+               for src, b, a in zip(done["shots"], done["before"], done["after"])]
+    return {
+        "model_dir": str(model_dir),
+        "character": model_dir.parent.name,
+        "model_version": model_dir.name,
+        "summary": summary,
+    }
+
+
 def refit_job(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
     """Shapes from an edited Tracker4 (exported by the host) -> a new Roto node's .nk."""
     from seamroto.pipeline import TrackOptions, refit_command
@@ -123,5 +153,5 @@ def refit_job(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
 
 def register_all(register: Callable[[str, Command], Any]) -> None:
     """Register the core's job commands with the protocol."""
-    for name, fn in (("track", track_job), ("train", train_job), ("refit", refit_job)):
+    for name, fn in (("track", track_job), ("train", train_job), ("calibrate", calibrate_job), ("refit", refit_job)):
         register(name, fn)

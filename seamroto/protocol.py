@@ -32,6 +32,9 @@ Commands the Nuke plugin sends (``args`` -> ``outputs``; paths are absolute stri
 * ``train``: ``character``, ``version``, ``models_dir``, ``shots`` (list of ``plate``,
   ``first``, ``last``, ``colourspace``, ``ground_truth_nk``), ``nk_files``, ``base_model_dir``,
   ``epochs``, ``out_dir`` -> ``model_dir``, ``character``, ``model_version``, optional ``report``.
+* ``calibrate``: ``model_dir``, ``shots`` (as for ``train``: checked shots the character did not
+  train on), ``nk_files``, ``out_dir`` (the new version) -> ``model_dir``, ``character``,
+  ``model_version``, ``summary`` (a line per shot: flag figures before and after).
 * ``refit``: ``tracks_nk``, ``result`` (may be empty), ``model_dir``, ``feather_px``,
   ``smoothing``, ``out_dir``, ``node_prefix``, ``node_version`` -> ``nk``, optional ``report``.
 * ``inspect``: ``path`` -> ``info`` (``seamroto.nk.inspect.inspect_script``).

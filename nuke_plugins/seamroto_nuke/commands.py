@@ -199,10 +199,8 @@ def _start_troubleshoot(node: Optional[nuke.Node]) -> jobs.Job:
 # --- SeamRotoTrain ----------------------------------------------------------------------------
 
 
-def train(node: nuke.Node) -> jobs.Job:
-    """Train (or fine-tune) a character from the picked ground-truth nodes and .nk files."""
-    _require_type(node, nodes.TRAIN)
-    values = nodes.values(node)
+def _ground_truth_picks(node: nuke.Node, values: Dict[str, Any]) -> Tuple[str, List[nuke.Node], List[str]]:
+    """The Train node's character name, ground-truth nodes and .nk files, checked."""
     name = str(values[knobs.CHARACTER_NAME]).strip()
     if not CHARACTER_NAME_RE.match(name):
         raise KnobError(
@@ -226,6 +224,14 @@ def train(node: nuke.Node) -> jobs.Job:
             node=node.name(),
             knob=knobs.TRAINING_NODES,
         )
+    return name, gt_nodes, nk_files
+
+
+def train(node: nuke.Node) -> jobs.Job:
+    """Train (or fine-tune) a character from the picked ground-truth nodes and .nk files."""
+    _require_type(node, nodes.TRAIN)
+    values = nodes.values(node)
+    name, gt_nodes, nk_files = _ground_truth_picks(node, values)
     models_dir = _models_dir(values)
     existing = paths.find_models([models_dir])
     new_version = _next_model_version(paths.versions(existing, name))
@@ -267,6 +273,51 @@ def train(node: nuke.Node) -> jobs.Job:
 
     nodes.set_text(node, knobs.STATUS, f"training {name} {new_version}...")
     return jobs.start("Train", node_name, work, done, on_finish=finish, on_status=_status_setter(node_name))
+
+
+def calibrate(node: nuke.Node) -> jobs.Job:
+    """Fit the newest model's review flags on the picked (checked, not trained-on) shots: a new version."""
+    _require_type(node, nodes.TRAIN)
+    values = nodes.values(node)
+    name, gt_nodes, nk_files = _ground_truth_picks(node, values)
+    models_dir = _models_dir(values)
+    existing = paths.find_models([models_dir])
+    base = paths.resolve_model(existing, name, paths.LATEST)
+    if base is None:
+        raise KnobError(
+            f"there is no model of {name!r} in {models_dir} to calibrate; train it first",
+            node=node.name(),
+            knob=knobs.CHARACTER_NAME,
+        )
+    new_version = _next_model_version(paths.versions(existing, name))
+    out_dir = models_dir / name / new_version
+    staging = Path(tempfile.mkdtemp(prefix="seamroto_calibrate_"))
+    try:
+        shots = _export_shots(gt_nodes, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    args: Dict[str, Any] = {"model_dir": str(base.path), "out_dir": str(out_dir), "shots": shots, "nk_files": nk_files}
+    python_knob = str(values.get(knobs.CORE_PYTHON, ""))
+    node_name = node.fullName()
+
+    def work(progress: bridge.ProgressSink) -> Dict[str, Any]:
+        return bridge.run("calibrate", args, progress, python_knob=python_knob)
+
+    def done(outputs: Dict[str, Any]) -> str:
+        live = _alive(node_name, f"the model is in {out_dir}")
+        nodes.set_text(live, knobs.LAST_MODEL_DIR, str(outputs.get("model_dir") or out_dir))
+        version = str(outputs.get("model_version") or new_version)
+        summary = "; ".join(str(line) for line in outputs.get("summary") or [])
+        feedback.notify(f"SeamRoto calibrated {name} {version} from {base.version}. {summary}")
+        text = f"calibrated {name} {version} from {base.version}"
+        return f"{text}: {summary}" if summary else text
+
+    def finish(ok: bool) -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    nodes.set_text(node, knobs.STATUS, f"calibrating {name} {base.version} -> {new_version}...")
+    return jobs.start("Calibrate", node_name, work, done, on_finish=finish, on_status=_status_setter(node_name))
 
 
 def use_selected(node: nuke.Node) -> None:
@@ -655,6 +706,7 @@ ACTIONS: Dict[str, Callable[[nuke.Node], Any]] = {
     knobs.OPEN_REPORT: open_report,
     knobs.TROUBLESHOOT: troubleshoot,
     knobs.TRAIN: train,
+    knobs.CALIBRATE: calibrate,
     knobs.USE_SELECTED: use_selected,
     knobs.ADD_NK_FILE: add_nk_file,
     knobs.REFIT: refit,

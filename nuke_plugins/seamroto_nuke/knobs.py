@@ -51,6 +51,7 @@ FINE_TUNE = "fine_tune"
 TRAIN_MINUTES = "train_minutes"
 MODELS_DIR = "models_dir"
 TRAIN = "train"
+CALIBRATE = "calibrate"
 LAST_MODEL_DIR = "last_model_dir"
 
 # --- SeamRotoRefit ----------------------------------------------------------------------------
@@ -326,6 +327,14 @@ TRAIN_KNOBS = NodeKnobs(
             "Train the character in the background (cancellable); the new version then shows "
             "up in every SeamRoto node's character list.",
             same_line=False,
+        ),
+        _button(
+            CALIBRATE,
+            "Calibrate flags",
+            "Measure how sure the character's newest model should be, on the ground truth picked "
+            "above: shots it did NOT train on, tracked or checked by an artist. Writes the next "
+            "version (same networks, review flags fitted to these shots; the card shows the flag "
+            "figures before and after); the model it starts from stays as it is.",
         ),
         _OPEN_REPORT,
         _TROUBLESHOOT,

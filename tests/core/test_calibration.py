@@ -171,3 +171,22 @@ def test_cli_calibrate_prints_the_new_version(calibrated: dict, checked: list, t
     assert f"model: {tmp_path / 'mara' / 'v003'}" in printed  # the next version by default
     assert "before" in printed and "after" in printed
     assert run(args + ["-o", str(tmp_path / "mara" / "v003")]) == 1  # exists: nothing done
+
+
+def test_protocol_calibrate_writes_the_version_the_host_asked_for(
+    calibrated: dict, checked: list, tmp_path: Path
+) -> None:
+    from seamroto.protocol import make_request, run_request
+
+    out = tmp_path / "v7"
+    args = {"model_dir": str(calibrated["out"]), "shots": [{"ground_truth_nk": str(checked[0])}],
+            "nk_files": [str(checked[1])], "out_dir": str(out)}
+    outputs = run_request(make_request("calibrate", args))
+    assert outputs["model_dir"] == str(out) and outputs["model_version"] == "v7"
+    assert len(outputs["summary"]) == 2 and "after" in outputs["summary"][0]
+    card = json.loads((out / "card.json").read_text())
+    assert card["metrics"]["calibration"]["command"] == "seamroto_nuke calibrate"
+    from seamroto.errors import ProtocolError
+
+    with pytest.raises(ProtocolError, match="checked scripts"):
+        run_request(make_request("calibrate", {"model_dir": str(calibrated["out"]), "out_dir": str(tmp_path / "v8")}))

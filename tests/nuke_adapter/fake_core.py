@@ -121,6 +121,25 @@ def fake_train(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
     return {"model_dir": out_dir, "character": args["character"], "model_version": args["version"]}
 
 
+def fake_calibrate(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
+    _need(args, ("model_dir", "out_dir", "shots", "nk_files"))
+    if not (Path(args["model_dir"]) / "card.json").is_file():
+        raise AnnotationError("no model to calibrate", path=args["model_dir"])
+    for shot in args["shots"]:
+        if not Path(shot["ground_truth_nk"]).is_file():
+            raise AnnotationError("checked shot missing", path=shot["ground_truth_nk"])
+    out_dir = Path(args["out_dir"])
+    if out_dir.exists():
+        raise OutputExistsError("model version exists", path=str(out_dir))
+    with staged_dir(out_dir) as tmp:
+        progress.update(1, 1, "calibrating")
+        card = {"schema": "SeamRotoModelCard.1", "character": out_dir.parent.name, "version": out_dir.name}
+        (tmp / "card.json").write_text(json.dumps(card), encoding="utf-8")
+        (tmp / "calibrate_args.json").write_text(json.dumps(args), encoding="utf-8")
+    summary = ["shot00.nk: before 3 of 48 frames bad, 0 flagged; after 3 of 48 frames bad, 3 flagged"]
+    return {"model_dir": out_dir, "character": out_dir.parent.name, "model_version": out_dir.name, "summary": summary}
+
+
 def fake_refit(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
     _need(args, ("tracks_nk", "model_dir", "out_dir", "node_prefix", "node_version"))
     if not Path(args["tracks_nk"]).is_file():
@@ -153,6 +172,7 @@ def fake_wait_for_cancel(args: Dict[str, Any], progress: Progress) -> Dict[str, 
 COMMANDS: Dict[str, Callable[[Dict[str, Any], Progress], Dict[str, Any]]] = {
     "track": fake_track,
     "train": fake_train,
+    "calibrate": fake_calibrate,
     "refit": fake_refit,
     "wait_for_cancel": fake_wait_for_cancel,
 }

@@ -61,6 +61,7 @@ SAVED_KNOB_NAMES = {
         "core_python",
         "last_model_dir",
         "last_report",
+        "calibrate",
     ],
     "SeamRotoRefit": [
         "seamroto_node_type",

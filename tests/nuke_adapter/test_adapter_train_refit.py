@@ -66,6 +66,41 @@ def test_train_needs_a_name_and_ground_truth(sr: types.SimpleNamespace, tmp_path
         sr.commands.button(node, "train")
 
 
+def test_calibrate_sends_the_checked_shots_and_the_newest_model_and_writes_the_next_version(
+    sr: types.SimpleNamespace, tmp_path: Path, bridge_mode: str
+) -> None:
+    fake = sr.nuke
+    fake.GUI = False
+    read, tracks, roto = _ground_truth(fake, tmp_path)
+    select_only(fake, read, tracks)
+    node = sr.commands.create_node("SeamRotoTrain")
+    node["character_name"].setValue("mara")  # v1, v2, v10: calibrates v10 into v11
+    before = snapshot(fake)
+    job = sr.commands.button(node, "calibrate")
+    assert job.wait(JOB_TIMEOUT_S) and job.error is None
+    model_dir = tmp_path / "models" / "mara" / "v11"
+    assert node["last_model_dir"].value() == str(model_dir)
+    request = json.loads((model_dir / "calibrate_args.json").read_text())
+    assert request["model_dir"].endswith("mara/v10") and request["out_dir"] == str(model_dir)
+    (shot,) = request["shots"]
+    assert shot["nodes"] == ["gt_tracks"] and not Path(shot["ground_truth_nk"]).exists()
+    assert "calibrated mara v11 from v10" in node["status"].value() and "after" in node["status"].value()
+    assert {k: v for k, v in snapshot(fake).items() if k != node.name()} == {
+        k: v for k, v in before.items() if k != node.name()
+    }
+
+
+def test_calibrate_needs_a_trained_character(sr: types.SimpleNamespace, tmp_path: Path) -> None:
+    fake = sr.nuke
+    fake.GUI = False
+    read, tracks, _ = _ground_truth(fake, tmp_path)
+    select_only(fake, read, tracks)
+    node = sr.commands.create_node("SeamRotoTrain")
+    node["character_name"].setValue("nobody")
+    with pytest.raises(sr.errors.KnobError, match="no model of 'nobody'.*train it first"):
+        sr.commands.button(node, "calibrate")
+
+
 def test_use_selected_and_add_nk_file_fill_the_pick_lists(sr: types.SimpleNamespace, tmp_path: Path) -> None:
     fake = sr.nuke
     read, tracks, roto = _ground_truth(fake, tmp_path)
