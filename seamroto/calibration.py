@@ -247,6 +247,8 @@ def calibrate_prior(
             path=str(character.path),
         )
     names = list(character.model.landmark_names)
+    if prior.pieces is None and character.info.discontinuous:
+        logger.info("the model's shape prior has no replacement-piece shape; pass --prior-shot to learn one")
     if prior.pieces is not None:
         tracked = [fuse_checked(character, s, prior.with_pieces(None), None).points for s in shots]
         prior = calibrate_pieces(prior, tracked, [s.detections.points for s in shots], truths, names)
