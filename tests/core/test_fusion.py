@@ -25,6 +25,7 @@ TOL = {
     "flow_only": 1.0,  # error on frames filled by flow alone
     "occluded_error": 2.0,  # error on frames whose detection and own flow follow an occluder
     "link_check_error": 1.0,  # error after a face-motion link the detections contradict
+    "pieces_gain": 0.8,  # mouth error with the pieces' prior / without, at most
     "linear_algebra": 1e-9,
 }
 DET_SIGMA = 1.0
@@ -378,3 +379,34 @@ def test_a_frame_where_many_landmarks_are_each_fairly_unsure_is_flagged() -> Non
         assert (frame in res.flagged_frames) == (p_any[k] > params.frame_flag_probability)
     assert FIRST + i in res.flagged_frames and "likely that a landmark is off" in res.reasons[FIRST + i]
     assert len(res.flagged_frames) < len(res.frames) // 2
+
+
+def test_the_replacement_pieces_prior_pulls_each_print_toward_the_characters_prints() -> None:
+    from seamroto.faceframe import face_frames
+    from seamroto.pieceprior import learn_piece_prior, measure_piece_noise
+    from seamroto.shapeprior import ShapePrior, procrustes_mean
+
+    anchors = NAMES[:6]
+    whole = _scene(f=180, seed=14)  # one face and its four prints: train, calibrate, test on thirds
+    train, cal = whole.truth[:60], slice(60, 120)
+    template = procrustes_mean(train[:, :6])
+    piece = learn_piece_prior([train], NAMES, MOUTH, anchors, template)
+    assert piece is not None
+    truth_cal = whole.truth[cal]
+    piece = measure_piece_noise([truth_cal], [whole.det[cal]], [truth_cal], NAMES, piece, anchors, template)
+    # a prior with no outline target: only the pieces' part speaks
+    prior = ShapePrior(anchors, ("absent",), template, np.zeros(12), np.zeros((1, 2)), np.zeros((12, 1, 2)),
+                       np.eye(2)[None] * 1e-4, 1.0, {}, None, piece)
+    test = slice(120, 180)
+    bwd_d, bwd_r = whole.bwd.displacement[test].copy(), whole.bwd.reliability[test].copy()
+    bwd_d[0], bwd_r[0] = np.nan, 0.0  # nothing before the first test frame
+    s = Scene(whole.truth[test], whole.det[test], whole.conf[test],
+              PointFlow(whole.fwd.displacement[test], whole.fwd.reliability[test]), PointFlow(bwd_d, bwd_r),
+              whole.outliers[test])
+    plain, pulled = _fuse(s), _fuse(s, shape_prior=prior)
+    mouth = slice(N_CONT, None)
+    err_plain = np.linalg.norm(plain.points[:, mouth] - s.truth[:, mouth], axis=-1).mean()
+    err_pulled = np.linalg.norm(pulled.points[:, mouth] - s.truth[:, mouth], axis=-1).mean()
+    assert err_pulled < TOL["pieces_gain"] * err_plain
+    assert np.array_equal(plain.points[:, :N_CONT], pulled.points[:, :N_CONT])  # continuous tracks untouched
+    assert all(f is not None for f in face_frames(s.truth[:, :6], template))
