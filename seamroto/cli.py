@@ -305,7 +305,8 @@ named by track name) and their Roto shapes. Ctrl-C stops and keeps a checkpoint;
 Each --shot is a shot the character did NOT train on, tracked (or corrected) by an artist: a Read node
 and one Tracker4 track per landmark, as `train` takes. SeamRoto tracks its plates, compares with the
 artist's points and fits how sure each landmark is, which decides the frames flagged for review.
---prior-shot (the character's training scripts) also learns the shape prior again. The model folder is
+--prior-shot (the character's training scripts) also learns the shape prior and the replacement pieces'
+shape again, with their noise measured on the checked shots. The model folder is
 never changed: the result is a new version whose card holds the flag figures before and after.
 """,
     "track": """examples:
