@@ -196,15 +196,30 @@ def learn_prior_for_model(
     """A shape prior from ground-truth scripts, in the model's landmark order, with its seams and replacement pieces."""
     from seamroto.character import read_character
 
-    card = read_card(model_dir)
     info = read_character(model_dir)
-    names = list(card.landmarks)
+    names = list(read_card(model_dir).landmarks)
+    return learn_prior_from(annotations, names, info.seams, info.discontinuous, anchor_noise=anchor_noise)
+
+
+def learn_prior_from(
+    annotations: Sequence[Annotation],
+    names: Sequence[str],
+    seams: Sequence[Any],
+    discontinuous: Sequence[str],
+    *,
+    anchor_noise: Optional[AnchorNoise] = None,
+) -> ShapePrior:
+    """A shape prior from ground-truth scripts for landmarks ``names``, their sources in its stats.
+
+    Raises:
+        AnnotationError: the scripts are too few to learn one.
+    """
     try:
         prior = learn_shape_prior(
             shots_from_annotations(annotations, names),
             names,
-            seams=info.seams,
-            discontinuous=info.discontinuous,
+            seams=seams,
+            discontinuous=discontinuous,
             anchor_noise=anchor_noise,
         )
     except ValueError as err:

@@ -108,7 +108,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         args.shot,
         output,
         prior_shots=args.prior_shot,
-        command="seamroto " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "",
+        command="seamroto " + " ".join(args.argv),
         progress=_progress(args),
     )
     print(f"model: {done['model']}")
@@ -553,6 +553,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     """Parse ``argv``, run the subcommand and return its exit code (tests call this)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what was run, for cards and logs
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from seamroto.errors import ProtocolError
 from seamroto.progress import Progress
@@ -36,6 +36,15 @@ def _names(args: Dict[str, Any]) -> Any:
     from seamroto.pipeline import NodeNames
 
     return NodeNames(str(args.get("node_prefix") or "SeamRoto"), _opt_int(args, "node_version"))
+
+
+def _scripts(args: Dict[str, Any], command: str, what: str) -> List[str]:
+    """Ground-truth scripts of a request: the host's exported shots, then its .nk files."""
+    shots = [str(_need(s, "ground_truth_nk")) for s in args.get("shots", [])]
+    shots += [str(p) for p in args.get("nk_files", []) if p]
+    if not shots:
+        raise ProtocolError(f"{command} needs args.shots or args.nk_files ({what})", knob="shots")
+    return shots
 
 
 def track_job(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
@@ -86,10 +95,7 @@ def train_job(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
     """Train a character from exported ground-truth shots and/or .nk files."""
     from seamroto.pipeline import train_command
 
-    shots = [str(_need(s, "ground_truth_nk")) for s in args.get("shots", [])]
-    shots += [str(p) for p in args.get("nk_files", []) if p]
-    if not shots:
-        raise ProtocolError("train needs args.shots or args.nk_files (ground-truth scripts)", knob="shots")
+    shots = _scripts(args, "train", "ground-truth scripts")
     epochs = _opt_float(args, "epochs")
     model_dir = train_command(
         str(_need(args, "character")),
@@ -111,10 +117,7 @@ def calibrate_job(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
     """
     from seamroto.calibration import calibrate_command
 
-    shots = [str(_need(s, "ground_truth_nk")) for s in args.get("shots", [])]
-    shots += [str(p) for p in args.get("nk_files", []) if p]
-    if not shots:
-        raise ProtocolError("calibrate needs args.shots or args.nk_files (checked scripts)", knob="shots")
+    shots = _scripts(args, "calibrate", "checked scripts")
     done = calibrate_command(
         Path(_need(args, "model_dir")),
         [Path(s) for s in shots],

@@ -10,15 +10,16 @@ never needs torch.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from seamroto.calibration import learn_prior_from
 from seamroto.datamodel import Annotation, Character
+from seamroto.errors import AnnotationError
 from seamroto.progress import NullProgress, Progress
 from seamroto.rigtrain import Parts, learn_parts, write_parts
-from seamroto.shapeprior import ShapePrior, learn_shape_prior, shots_from_annotations, write_shape_prior
+from seamroto.shapeprior import ShapePrior, write_shape_prior
 from training.train import train_character
 
 logger = logging.getLogger(__name__)
@@ -83,16 +84,10 @@ def learn_prior(annotations: Sequence[Annotation], parts: Parts) -> Optional[Sha
     """The character's shape prior from its ground truth, or None when it cannot have one."""
     names = list(parts.rig.landmark_names)  # type: ignore[attr-defined]
     try:
-        prior = learn_shape_prior(
-            shots_from_annotations(annotations, names),
-            names,
-            seams=parts.info.seams,
-            discontinuous=parts.info.discontinuous,
-        )
-    except ValueError as err:
+        return learn_prior_from(annotations, names, parts.info.seams, parts.info.discontinuous)
+    except AnnotationError as err:
         logger.info("no shape prior for this character: %s", err)
         return None
-    return dataclasses.replace(prior, stats={**prior.stats, "sources": [a.source for a in annotations]})
 
 
 def _write_extras(folder: Path, parts: Parts, prior: Optional[ShapePrior]) -> List[Path]:

@@ -28,21 +28,13 @@ from typing import Optional, Sequence
 
 from seamroto.annotations import load_annotations
 from seamroto.calibration import learn_prior_for_model, write_model_with_prior
-from seamroto.datamodel import Annotation
 from seamroto.errors import ModelError
 from seamroto.models import read_card
-from seamroto.shapeprior import SHAPE_PRIOR_FILE, AnchorNoise, ShapePrior
+from seamroto.shapeprior import SHAPE_PRIOR_FILE, ShapePrior
 
 logger = logging.getLogger(__name__)
 
 ADDED = "shape prior added; networks, rig and face model as in the parent"
-
-
-def learn_for_model(
-    model_dir: Path, annotations: Sequence[Annotation], *, anchor_noise: Optional[AnchorNoise] = None
-) -> ShapePrior:
-    """A prior in the model's landmark order, with its seams and replacement pieces."""
-    return learn_prior_for_model(model_dir, annotations, anchor_noise=anchor_noise)
 
 
 def add_to_model(model_dir: Path, prior: ShapePrior, output: Optional[Path] = None) -> Path:
@@ -88,7 +80,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.prior_from:
         prior = read_prior_file(args.model, args.prior_from)
     else:
-        prior = learn_for_model(args.model, load_annotations(args.shots))
+        prior = learn_prior_for_model(args.model, load_annotations(args.shots))
     out = add_to_model(args.model, prior, None if args.in_place else args.output)
     print(f"shape prior added: {out / SHAPE_PRIOR_FILE}")
     return 0

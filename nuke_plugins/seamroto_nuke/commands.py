@@ -237,12 +237,7 @@ def train(node: nuke.Node) -> jobs.Job:
     new_version = _next_model_version(paths.versions(existing, name))
     base = paths.resolve_model(existing, name, paths.LATEST) if values[knobs.FINE_TUNE] else None
     out_dir = models_dir / name / new_version
-    staging = Path(tempfile.mkdtemp(prefix="seamroto_train_"))
-    try:
-        shots = _export_shots(gt_nodes, staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    staging, shots = _staged_shots(gt_nodes, "seamroto_train_")
     args: Dict[str, Any] = {
         **knobs.request_args(values, knobs.TRAIN_ARGS),
         "character": name,
@@ -291,12 +286,7 @@ def calibrate(node: nuke.Node) -> jobs.Job:
         )
     new_version = _next_model_version(paths.versions(existing, name))
     out_dir = models_dir / name / new_version
-    staging = Path(tempfile.mkdtemp(prefix="seamroto_calibrate_"))
-    try:
-        shots = _export_shots(gt_nodes, staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    staging, shots = _staged_shots(gt_nodes, "seamroto_calibrate_")
     args: Dict[str, Any] = {"model_dir": str(base.path), "out_dir": str(out_dir), "shots": shots, "nk_files": nk_files}
     python_knob = str(values.get(knobs.CORE_PYTHON, ""))
     node_name = node.fullName()
@@ -629,6 +619,16 @@ def _upstream_read(node: nuke.Node) -> Optional[nuke.Node]:
             return current
         current = current.input(0)
     return None
+
+
+def _staged_shots(gt_nodes: Sequence[nuke.Node], prefix: str) -> Tuple[Path, List[Dict[str, Any]]]:
+    """``_export_shots`` into a new temp folder (removed again if the export fails)."""
+    staging = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return staging, _export_shots(gt_nodes, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _export_shots(gt_nodes: Sequence[nuke.Node], staging: Path) -> List[Dict[str, Any]]:
