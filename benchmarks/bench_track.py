@@ -1,7 +1,7 @@
 """End-to-end tracking figures (issues 3 and 4), measured side by side in one run.
 
-    .venv/bin/python benchmarks/bench_track.py --model models/mara/v4 --shots DIR [DIR ...]
-    .venv/bin/python benchmarks/bench_track.py --model models/mara/v4 --speed DIR [--repeat 3]
+    .venv/bin/python benchmarks/bench_track.py --model models/mara/v5 --shots DIR [DIR ...]
+    .venv/bin/python benchmarks/bench_track.py --model models/mara/v5 --speed DIR [--repeat 3]
 
 Each DIR is a ``seamroto synth`` shot (plates + gt.json) the model did NOT train on. Per shot it
 runs the whole tracker in memory and, in the same run, decodes every frame alone, then prints:
@@ -62,14 +62,18 @@ def _keep(img: np.ndarray) -> np.ndarray:
     return img
 
 
-def speed(model: Path, shot_dir: Path, repeat: int) -> dict:
-    """Fastest decode-only and fastest ``seamroto track`` wall time of ``repeat`` alternating runs."""
+def speed(model: Path, shot_dir: Path, repeat: int, baseline: Optional[Path] = None) -> dict:
+    """Fastest decode-only and fastest ``seamroto track`` wall time of ``repeat`` alternating runs.
+
+    With ``baseline`` (another model folder, such as the previous version) its ``seamroto track``
+    is timed in the same alternation, so the two models' ratio does not depend on the host's hour.
+    """
     import tempfile
 
     from seamroto.pipeline import track_command
 
     pattern = _plates(shot_dir)
-    decode, single, track = [], [], []
+    decode, single, track, base = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(repeat):
             decode.append(decode_only(pattern))
@@ -77,8 +81,16 @@ def speed(model: Path, shot_dir: Path, repeat: int) -> dict:
             t0 = time.perf_counter()
             track_command(pattern, model, Path(tmp) / f"run{k}", TrackOptions())
             track.append(time.perf_counter() - t0)
+            if baseline is not None:
+                t0 = time.perf_counter()
+                track_command(pattern, baseline, Path(tmp) / f"base{k}", TrackOptions())
+                base.append(time.perf_counter() - t0)
     seq = PlateSequence.open(pattern)
-    return {
+    extra = {}
+    if base:
+        extra = {"baseline": str(baseline), "baseline_track_s": min(base),
+                 "baseline_over_decode": min(base) / min(decode), "track_over_baseline": min(track) / min(base)}
+    return {**extra,
         "shot": shot_dir.name,
         "frames": len(seq.frames),
         "size": [seq.width, seq.height],
@@ -87,7 +99,7 @@ def speed(model: Path, shot_dir: Path, repeat: int) -> dict:
         "track_over_decode": min(track) / min(decode),
         "decode_one_at_a_time_s": min(single),
         "track_over_decode_one_at_a_time": min(track) / min(single),
-        "runs": {"decode_s": decode, "decode_one_at_a_time_s": single, "track_s": track},
+        "runs": {"decode_s": decode, "decode_one_at_a_time_s": single, "track_s": track, "baseline_track_s": base},
     }
 
 
@@ -164,6 +176,9 @@ def bench_shot(model: Path, shot_dir: Path) -> dict:
         "control_point_jitter_continuous_px": _mean_or_nan(
             [v for k, v in jit.items() if not set(rig_landmarks.get(k, ())) & set(char.info.discontinuous)]
         ),
+        "control_point_jitter_replacement_px": _mean_or_nan(
+            [v for k, v in jit.items() if set(rig_landmarks.get(k, ())) & set(char.info.discontinuous)]
+        ),
         "control_point_jitter_per_shape_px": jit,
         "seam_band_cover": float(np.nanmean(cover[:, 0])),
         "seam_band_area_ratio": float(np.nanmean(cover[:, 1])),
@@ -180,18 +195,25 @@ def main() -> None:
     parser.add_argument("--shots", type=Path, nargs="+", default=[], help="held-out shots to score")
     parser.add_argument("--speed", type=Path, help="a shot to time `seamroto track` on against decode-only")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs for --speed (fastest kept)")
+    parser.add_argument("--baseline-model", type=Path,
+                        help="with --speed: also time this model folder (e.g. the previous version) in the same runs")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if not args.shots and not args.speed:
         parser.error("give --shots, --speed or both")
     if args.speed:
-        sp = speed(args.model, args.speed, args.repeat)
+        sp = speed(args.model, args.speed, args.repeat, args.baseline_model)
         print(
             f"{sp['shot']}: {sp['frames']} frames {sp['size'][0]}x{sp['size'][1]}: decode-only {sp['decode_s']:.2f} s, "
             f"seamroto track {sp['track_s']:.2f} s, ratio {sp['track_over_decode']:.2f}x (fastest of {args.repeat}); "
             f"against decoding one frame at a time ({sp['decode_one_at_a_time_s']:.2f} s): "
             f"{sp['track_over_decode_one_at_a_time']:.2f}x"
         )
+        if "baseline" in sp:
+            print(
+                f"baseline {sp['baseline']}: seamroto track {sp['baseline_track_s']:.2f} s, ratio "
+                f"{sp['baseline_over_decode']:.2f}x; --model / baseline {sp['track_over_baseline']:.2f}x"
+            )
         if args.json and not args.shots:
             args.json.write_text(json.dumps({"speed": sp}, indent=1))
         if not args.shots:
@@ -199,9 +221,11 @@ def main() -> None:
     rows = [bench_shot(args.model, d) for d in args.shots]
     keys = ["mean_px", "p95_px", "excess_jitter_px", "jitter_continuous_px", "jitter_replacement_px",
             "flag_recall", "flagged_fine_share", "shape_iou_mean",
-            "shape_iou_min", "control_point_jitter_px", "control_point_jitter_continuous_px", "seam_band_cover",
+            "shape_iou_min", "control_point_jitter_px", "control_point_jitter_continuous_px",
+            "control_point_jitter_replacement_px", "seam_band_cover",
             "seam_band_area_ratio", "track_over_decode"]
-    short = {"control_point_jitter_px": "cp_jitter", "control_point_jitter_continuous_px": "cp_jitter_cont"}
+    short = {"control_point_jitter_px": "cp_jitter", "control_point_jitter_continuous_px": "cp_jitter_cont",
+             "control_point_jitter_replacement_px": "cp_jitter_repl"}
     print("shot        " + " ".join(f"{short.get(k, k)[:14]:>14s}" for k in keys))
     for r in rows:
         print(f"{r['shot']:12s}" + " ".join(f"{r[k]:14.3f}" for k in keys))

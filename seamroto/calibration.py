@@ -32,6 +32,7 @@ from seamroto.errors import AnnotationError, ModelError, OutputExistsError
 from seamroto.fileio import staged_dir
 from seamroto.models import file_sha256, read_card, verify_files, write_card
 from seamroto.pieceprior import measure_piece_noise
+from seamroto.printlib import PRINTS_FILE, PrintLibrary, learn_print_library, write_print_library
 from seamroto.progress import NullProgress, Progress
 from seamroto.shapeprior import (
     SHAPE_PRIOR_FILE,
@@ -295,12 +296,20 @@ def calibrate_pieces(
 
 
 def write_model_with_prior(
-    model_dir: Path, prior: ShapePrior, output: Optional[Path], change: str, metrics: Optional[Mapping[str, Any]] = None
+    model_dir: Path,
+    prior: ShapePrior,
+    output: Optional[Path],
+    change: str,
+    metrics: Optional[Mapping[str, Any]] = None,
+    prints: Optional[PrintLibrary] = None,
 ) -> Path:
-    """Write ``prior`` into a verified copy of the model folder at ``output`` (or into the folder itself).
+    """Write ``prior`` (and ``prints``) into a verified copy of the model folder at ``output``.
 
-    The copy is a new version of the character: its card lists and hashes the prior, records
-    the parent and ``change``, and adds ``metrics`` under the card's metrics.
+    Without ``output`` they go into the folder itself.
+
+    The copy is a new version of the character: its card lists and hashes the prior (and the
+    print library), records the parent and ``change``, and adds ``metrics`` under the card's
+    metrics.
 
     Raises:
         OutputExistsError: ``output`` exists.
@@ -310,7 +319,7 @@ def write_model_with_prior(
     card = read_card(src)
     verify_files(src, card)
     if output is None:
-        _install(src, prior, metrics)
+        _install(src, prior, metrics, prints)
         return src
     out = Path(output)
     if out.exists():
@@ -324,15 +333,23 @@ def write_model_with_prior(
             "parent_weights_sha256": card.files.get(WEIGHTS_FILE),
             "change": change,
         }
-        _install(tmp, prior, metrics, version=out.name, lineage=lineage)
+        _install(tmp, prior, metrics, prints, version=out.name, lineage=lineage)
     return out
 
 
-def _install(folder: Path, prior: ShapePrior, metrics: Optional[Mapping[str, Any]], **card_changes: Any) -> None:
+def _install(
+    folder: Path,
+    prior: ShapePrior,
+    metrics: Optional[Mapping[str, Any]],
+    prints: Optional[PrintLibrary] = None,
+    **card_changes: Any,
+) -> None:
     path = write_shape_prior(folder, prior)
     card = read_card(folder)
     files = dict(card.files)
     files[SHAPE_PRIOR_FILE] = file_sha256(path)
+    if prints is not None:
+        files[PRINTS_FILE] = file_sha256(write_print_library(folder, prints))
     all_metrics = {**card.metrics, **(metrics or {})}
     write_card(folder, dataclasses.replace(card, files=files, metrics=all_metrics, **card_changes))
     logger.info(
@@ -387,10 +404,13 @@ def calibrate_command(
     before = [flag_figures(fuse_checked(character, s, character.shape_prior, error_model), s.truth) for s in checked]
     prior = calibrate_prior(character, checked, priors)
     after = [flag_figures(fuse_checked(character, s, prior, prior.error_model), s.truth) for s in checked]
+    prints = learn_print_library(
+        priors, character.rig, prior.anchors, character.info.discontinuous, progress=progress
+    ) if priors else None
     change = "review flags calibrated on checked shots" + (
         "; shape prior (with the replacement pieces' shape) learned again from the training scripts, "
         "with the anchors' and pieces' noise measured on the checked shots" if priors else ""
-    )
+    ) + ("; replacement pieces' print library from the training scripts' plates" if prints is not None else "")
     metrics = {
         "calibration": {
             "command": command,
@@ -402,5 +422,5 @@ def calibrate_command(
             "after": [f.to_json() for f in after],
         }
     }
-    path = write_model_with_prior(Path(model_dir), prior, out, change, metrics)
+    path = write_model_with_prior(Path(model_dir), prior, out, change, metrics, prints)
     return {"model": path, "before": before, "after": after, "shots": [s.source for s in checked]}

@@ -299,14 +299,16 @@ Each --shot is a Nuke script holding a Read node, the artists' Tracker4 tracks (
 named by track name) and their Roto shapes. Ctrl-C stops and keeps a checkpoint; --resume continues.
 """,
     "calibrate": """examples:
-  seamroto calibrate --model models/mara/v4 --shot checked/sh060.nk                 # -> models/mara/v5
-  seamroto calibrate --model models/mara/v4 --shot checked/sh060.nk --shot checked/sh070.nk -o models/mara/v5
+  seamroto calibrate --model models/mara/v5 --shot checked/sh060.nk                 # -> models/mara/v6
+  seamroto calibrate --model models/mara/v5 --shot checked/sh060.nk --shot checked/sh070.nk -o models/mara/v6
   seamroto calibrate --model models/mara/v1 --shot checked/sh060.nk --prior-shot gt/sh010.nk --prior-shot gt/sh020.nk
 Each --shot is a shot the character did NOT train on, tracked (or corrected) by an artist: a Read node
 and one Tracker4 track per landmark, as `train` takes. SeamRoto tracks its plates, compares with the
 artist's points and fits how sure each landmark is, which decides the frames flagged for review.
 --prior-shot (the character's training scripts) also learns the shape prior and the replacement pieces'
-shape again, with their noise measured on the checked shots. The model folder is
+shape again, with their noise measured on the checked shots, and keeps the pieces' print library (the
+artists' mouths' edges on a dozen of those scripts' plates, which `track` snaps each frame's mouth onto:
+the scripts' Read nodes must find their plates). The model folder is
 never changed: the result is a new version whose card holds the flag figures before and after.
 """,
     "track": """examples:
@@ -420,11 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--prior-shot", action="append", default=[], metavar="GT.nk",
-        help="a training script: learn the shape prior again from these (repeat; default: keep the model's)",
+        help="a training script: learn the shape prior and print library again from these "
+        "(repeat; default: keep the model's)",
     )
     p.add_argument(
         "-o", "--output", type=Path, default=None,
-        help="the new version's folder (default: the next version beside --model, e.g. v3 -> v4)",
+        help="the new version's folder (default: the next version beside --model, e.g. v5 -> v6)",
     )
 
     p = add("track", _cmd_track, "Track a shot: landmarks, roto shapes and seam-repair nodes for Nuke.")

@@ -62,35 +62,8 @@ def memory_bytes(frames: int, width: int, height: int) -> int:
     return in_flight + frames * width * height
 
 
-@dataclass(frozen=True)
-class ShotDetections:
-    """Everything fusion needs from a shot's frames.
-
-    Attributes:
-        frames: frame numbers in shot order.
-        points: per-frame landmark detections, NaN where none. Shape: (F, L, 2) float64, _img.
-        conf: the detector's confidence. Shape: (F, L) float32 in [0, 1].
-        forward: LK motion from each frame to the next, from that frame's detections.
-        backward: LK motion from each frame to the previous one.
-        face_flags: frame -> why its face box needs review (lost, cut by the edge, weak).
-        face_absent: frames without a face (no landmarks at all).
-        face_boxes: frame -> the landmarks' bounding box (x, y, w, h), _img px.
-        timings: seconds per stage ("decode" is time spent waiting for plates).
-    """
-
-    frames: Tuple[int, ...]
-    points: np.ndarray
-    conf: np.ndarray
-    forward: PointFlow
-    backward: PointFlow
-    face_flags: Dict[int, str]
-    face_absent: Tuple[int, ...]
-    face_boxes: Dict[int, Box]
-    timings: Dict[str, float]
-
-
 @dataclass
-class _Gray:
+class GrayRegion:
     """The grey region of one frame LK needs (the rest of the frame is never looked at)."""
 
     origin: Tuple[int, int]
@@ -108,17 +81,47 @@ class _Gray:
         return out
 
 
-def flow_gray(image_lin: np.ndarray, box: Box, gray: Callable[[np.ndarray], np.ndarray]) -> _Gray:
+@dataclass(frozen=True)
+class ShotDetections:
+    """Everything fusion needs from a shot's frames.
+
+    Attributes:
+        frames: frame numbers in shot order.
+        points: per-frame landmark detections, NaN where none. Shape: (F, L, 2) float64, _img.
+        conf: the detector's confidence. Shape: (F, L) float32 in [0, 1].
+        forward: LK motion from each frame to the next, from that frame's detections.
+        backward: LK motion from each frame to the previous one.
+        face_flags: frame -> why its face box needs review (lost, cut by the edge, weak).
+        face_absent: frames without a face (no landmarks at all).
+        face_boxes: frame -> the landmarks' bounding box (x, y, w, h), _img px.
+        timings: seconds per stage ("decode" is time spent waiting for plates).
+        grays: per frame, the face region's grey the flow was measured on (None without a
+            face); the replacement pieces are snapped onto it.
+    """
+
+    frames: Tuple[int, ...]
+    points: np.ndarray
+    conf: np.ndarray
+    forward: PointFlow
+    backward: PointFlow
+    face_flags: Dict[int, str]
+    face_absent: Tuple[int, ...]
+    face_boxes: Dict[int, Box]
+    timings: Dict[str, float]
+    grays: Tuple[Optional[GrayRegion], ...] = ()
+
+
+def flow_gray(image_lin: np.ndarray, box: Box, gray: Callable[[np.ndarray], np.ndarray]) -> GrayRegion:
     """Grey uint8 (``gray``: plate pixels -> model-space grey) of the region around a face box."""
     h, w = image_lin.shape[:2]
     if not np.all(np.isfinite(box)):
-        return _Gray((0, 0), np.zeros((0, 0), np.uint8))
+        return GrayRegion((0, 0), np.zeros((0, 0), np.uint8))
     x, y, bw, bh = box
     x0, y0 = int(max(0, x - FLOW_MARGIN * bw)), int(max(0, y - FLOW_MARGIN * bh))
     x1, y1 = int(min(w, x + bw * (1 + FLOW_MARGIN))), int(min(h, y + bh * (1 + FLOW_MARGIN)))
     if x1 <= x0 or y1 <= y0:
-        return _Gray((0, 0), np.zeros((0, 0), np.uint8))
-    return _Gray((x0, y0), gray(image_lin[y0:y1, x0:x1]))
+        return GrayRegion((0, 0), np.zeros((0, 0), np.uint8))
+    return GrayRegion((x0, y0), gray(image_lin[y0:y1, x0:x1]))
 
 
 class _Timer:
@@ -153,7 +156,7 @@ class _ShotDetector:
         self.conf = np.zeros((n, len(names)), np.float32)
         self.seeds: List[Optional[Box]] = [None] * n
         self.lm_boxes: List[Any] = [None] * n
-        self.grays: List[Optional[_Gray]] = [None] * n
+        self.grays: List[Optional[GrayRegion]] = [None] * n
         self.fwd, self.bwd = FlowBuilder(n, len(names)), FlowBuilder(n, len(names))
         self.timer = _Timer()
 
@@ -316,6 +319,7 @@ def _finish(det: _ShotDetector, located: Dict[int, Any], progress: Progress) -> 
         tuple(absent),
         boxes,
         det.timer.seconds,
+        tuple(det.grays),
     )
 
 

@@ -359,6 +359,51 @@ def verify_files(model_dir: PathLike, card: ModelCard) -> None:
             )
 
 
+def read_listed_json(model_dir: PathLike, name: str, what: str, fix: str) -> Optional[Dict[str, Any]]:
+    """A JSON file a model folder may hold beside its IR (shape prior, print library), verified.
+
+    A file the folder's card does not list is ignored with a warning: every file a model uses
+    is verified against the card, so a farm render reproduces the result.
+
+    Args:
+        model_dir: the model folder.
+        name: the file's name in it.
+        what: what it is, for messages ("shape prior").
+        fix: what to do when it does not match its card.
+
+    Returns:
+        The parsed document, or None when the folder has no such file (or the card omits it).
+
+    Raises:
+        ModelChecksumError: the file does not match the sha256 in the card.
+        ModelError: it cannot be read as JSON.
+    """
+    root = Path(model_dir)
+    path = root / name
+    if not path.is_file():
+        return None
+    try:
+        listed = json.loads((root / CARD_NAME).read_text(encoding="utf-8")).get("files", {})
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        listed = {}
+    if name not in listed:
+        logger.warning("%s is not listed in %s: ignored", path, CARD_NAME)
+        return None
+    actual, expected = file_sha256(path), str(listed[name])
+    if actual != expected:
+        raise ModelChecksumError(
+            f"{name} does not match its card (sha256 {actual[:12]}..., card says {expected[:12]}...): {fix}",
+            path=str(path),
+        )
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelError(f"cannot read the {what}: {err}", path=str(path)) from err
+    if not isinstance(doc, dict):
+        raise ModelError(f"the {what} is not a JSON object", path=str(path))
+    return doc
+
+
 def load_model(model_dir: PathLike, precision: str = "fp32", *, threads: Optional[int] = None) -> LandmarkModel:
     """Verify and compile a model folder for CPU inference.
 

@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from seamroto.errors import CancelledError, SeamRotoError
 from seamroto.fileio import next_free_dir, staged_dir
 from seamroto.progress import NullProgress, Progress
 from seamroto.result import ModelRef, TrackResult, read_result, write_result
+
+if TYPE_CHECKING:
+    from seamroto.printlib import FrameGrays
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class Character:
     face_model: Any  # seamroto.face.FaceModel
     info: CharacterInfo
     shape_prior: Any = None  # seamroto.shapeprior.ShapePrior, when the folder has one
+    prints: Any = None  # seamroto.printlib.PrintLibrary, when the folder has one
 
     @property
     def ref(self) -> ModelRef:
@@ -75,12 +79,19 @@ def load_character(path: Path, precision: str = "fp32", *, threads: Optional[int
     from seamroto.detection import inference_threads
     from seamroto.face import read_face_model
     from seamroto.models import load_model
+    from seamroto.printlib import load_print_library
     from seamroto.rig import Rig
     from seamroto.shapeprior import load_shape_prior
 
     model = load_model(path, precision, threads=threads or inference_threads())
     return Character(
-        Path(path), model, Rig.load(path), read_face_model(path), read_character(path), load_shape_prior(path)
+        Path(path),
+        model,
+        Rig.load(path),
+        read_face_model(path),
+        read_character(path),
+        load_shape_prior(path),
+        load_print_library(path),
     )
 
 
@@ -168,20 +179,29 @@ def fit_shapes(
     character: Character,
     options: TrackOptions,
     names: Sequence[str],
+    grays: FrameGrays = (),
+    progress: Optional[Progress] = None,
 ) -> Tuple[Tuple[RotoShape, ...], Dict[str, Tuple[int, ...]]]:
     """Every rigged shape on every frame, plus seam bands; returns shapes and per-shape flags.
 
     ``points``/``conf`` are in ``names`` order; the rig gets them in its own landmark order.
+    ``grays`` (per frame, ``ShotDetections.grays``) let the character's print library snap its
+    replacement pieces onto each frame's edges; without them the pieces stay as rigged.
     """
     from seamroto.rig import fitted_to_roto_shapes, seam_band
 
-    points, conf = reorder_landmarks(np.asarray(points), np.asarray(conf), names, character.rig.landmark_names)
+    landmarks = np.asarray(points)
+    points, conf = reorder_landmarks(landmarks, np.asarray(conf), names, character.rig.landmark_names)
 
     threshold = options.confidence_threshold
     if threshold is None:
         threshold = config.DEFAULT_CONFIDENCE_THRESHOLD
     fitted = character.rig.apply(points, conf, frames=frames, min_confidence=0.0, smooth_sigma=0.0)
     flags = {name: fs.flagged_frames for name, fs in fitted.items() if fs.flagged_frames}
+    if character.prints is not None and len(grays):
+        from seamroto.printlib import snap_fitted
+
+        fitted, _ = snap_fitted(fitted, landmarks, names, grays, character.prints, progress=progress)
     shapes = list(fitted_to_roto_shapes(fitted))
     feather = options.feather_px
     if feather is not None:
@@ -332,7 +352,9 @@ def track_shot(
     det.timings["fusion"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     names = character.model.landmark_names
-    shapes, shape_flags = fit_shapes(fused.points, fused.confidence, det.frames, character, options, names)
+    shapes, shape_flags = fit_shapes(
+        fused.points, fused.confidence, det.frames, character, options, names, det.grays, progress
+    )
     det.timings["fit"] = time.perf_counter() - t0
     result = TrackResult(
         width=seq.width,
@@ -498,6 +520,46 @@ def read_tracks_any(
     return tuple(tracks), int(width), int(height), shot_opt
 
 
+class _PlateGrays:
+    """Per frame, the plate's grey as a ``detection.GrayRegion``, decoded when asked for (refit)."""
+
+    def __init__(self, seq: Any, frames: Sequence[int], colourspace: str) -> None:
+        self.seq, self.frames, self.colourspace = seq, list(frames), colourspace
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, i: int) -> Any:
+        from seamroto.colour import model_gray_u8
+        from seamroto.detection import GrayRegion
+        from seamroto.errors import PlateError
+
+        frame = self.frames[i]
+        if not self.seq.first <= frame <= self.seq.last:
+            return None
+        try:
+            return GrayRegion((0, 0), model_gray_u8(self.seq.read(frame), self.colourspace))
+        except PlateError as err:
+            logger.warning("frame %d: %s; its replacement pieces are left as the rig puts them", frame, err)
+            return None
+
+
+def _plate_grays(shot: Optional[Shot], frames: Sequence[int], colourspace: Optional[str]) -> FrameGrays:
+    """The refit's plates for snapping replacement pieces; empty (pieces as rigged) when unreadable."""
+    from seamroto.errors import PlateError
+    from seamroto.plates import PlateSequence
+
+    if shot is None or not shot.plates:
+        logger.info("no plates named in the tracks: replacement pieces are left as the rig puts them")
+        return ()
+    try:
+        seq = PlateSequence.open(shot.plates, colourspace=colourspace or shot.colourspace or None)
+    except PlateError as err:
+        logger.warning("plates not readable (%s): replacement pieces are left as the rig puts them", err)
+        return ()
+    return _PlateGrays(seq, frames, colourspace or shot.colourspace or seq.colourspace)
+
+
 def refit_command(
     model_dir: Path,
     tracks_path: Path,
@@ -513,6 +575,7 @@ def refit_command(
     """
     from seamroto.datamodel import tracks_to_array
     from seamroto.nk import writer
+    from seamroto.printlib import load_print_library
     from seamroto.rig import Rig
 
     progress = progress or NullProgress()
@@ -534,8 +597,12 @@ def refit_command(
     frames = list(range(frames[0], frames[-1] + 1))
     arr = tracks_to_array(tracks, lm_names, frames)
     progress.update(0, 1, "fitting shapes")
-    character = Character(Path(model_dir), None, rig, None, info)
-    shapes, flags = fit_shapes(arr[..., :2], np.nan_to_num(arr[..., 2]), frames, character, options, lm_names)
+    prints = load_print_library(Path(model_dir))
+    character = Character(Path(model_dir), None, rig, None, info, None, prints)
+    grays = _plate_grays(shot, frames, options.colourspace) if prints is not None else ()
+    shapes, flags = fit_shapes(
+        arr[..., :2], np.nan_to_num(arr[..., 2]), frames, character, options, lm_names, grays, progress
+    )
     result = TrackResult(
         width=width,
         height=height,

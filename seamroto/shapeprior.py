@@ -46,7 +46,7 @@ from scipy.spatial import ConvexHull, QhullError
 
 from seamroto.confidence import ErrorModel
 from seamroto.datamodel import Annotation, Seam, tracks_to_array
-from seamroto.errors import ModelChecksumError, ModelError, ModelSchemaError, ShapeError
+from seamroto.errors import ModelError, ModelSchemaError, ShapeError
 from seamroto.faceframe import MIN_SPREAD_PX, face_frames, from_face, to_face
 from seamroto.fileio import atomic_write_text
 from seamroto.pieceprior import PiecePrior, learn_piece_prior
@@ -55,7 +55,6 @@ logger = logging.getLogger(__name__)
 
 SHAPE_PRIOR_SCHEMA = "SeamRotoShapePrior.1"
 SHAPE_PRIOR_FILE = "shape_prior.json"
-CARD_FILE = "card.json"
 #: Tracker noise (px per coordinate, at the training shots' face size) the regression is
 #: regularised for: about what fusion leaves on interior landmarks.
 DEFAULT_INPUT_NOISE_PX = 0.3
@@ -262,39 +261,12 @@ def load_shape_prior(folder: Path) -> Optional[ShapePrior]:
         ModelChecksumError: the file does not match the sha256 in the card.
         ModelError, ModelSchemaError: the file is unreadable or for another schema.
     """
-    from seamroto.models import file_sha256
+    from seamroto.models import read_listed_json
 
-    root = Path(folder)
-    path = root / SHAPE_PRIOR_FILE
-    if not path.is_file():
+    doc = read_listed_json(folder, SHAPE_PRIOR_FILE, "shape prior", "re-copy the model folder or re-learn the prior")
+    if doc is None:
         return None
-    listed = _card_files(root)
-    if SHAPE_PRIOR_FILE not in listed:
-        logger.warning(
-            "%s is not listed in %s: ignored (add it with `python -m training.shape_prior`)", path, CARD_FILE
-        )
-        return None
-    actual = file_sha256(path)
-    if actual != listed[SHAPE_PRIOR_FILE]:
-        raise ModelChecksumError(
-            f"{SHAPE_PRIOR_FILE} does not match its card (sha256 {actual[:12]}..., card says "
-            f"{listed[SHAPE_PRIOR_FILE][:12]}...): re-copy the model folder or re-learn the prior",
-            path=str(path),
-        )
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelError(f"cannot read the shape prior: {err}", path=str(path)) from err
-    return ShapePrior.from_dict(doc, str(path))
-
-
-def _card_files(root: Path) -> Dict[str, str]:
-    """File name -> sha256 listed in the folder's card (empty when it has no readable card)."""
-    try:
-        doc = json.loads((root / CARD_FILE).read_text(encoding="utf-8"))
-        return {str(k): str(v) for k, v in doc.get("files", {}).items()}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return {}
+    return ShapePrior.from_dict(doc, str(Path(folder) / SHAPE_PRIOR_FILE))
 
 
 # --- Procrustes ------------------------------------------------------------------------------

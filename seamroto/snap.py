@@ -317,6 +317,34 @@ def make_edge_model(
                    corner_template=crop.profiles(tips, axes, offsets))
 
 
+def restore_edge_model(
+    count: int,
+    closed: bool,
+    segment: np.ndarray,
+    t: np.ndarray,
+    side: float,
+    template: np.ndarray,
+    corners: np.ndarray,
+    corner_template: np.ndarray,
+) -> EdgeModel:
+    """An ``EdgeModel`` from its stored fields (the curve rows are rebuilt, not stored).
+
+    Raises:
+        ValueError: the fields disagree with each other (a damaged file).
+    """
+    segment = np.asarray(segment, dtype=np.int64)
+    t = np.asarray(t, dtype=np.float64)
+    template = np.asarray(template, dtype=np.float64).reshape(len(segment), -1)
+    corners = np.asarray(corners, dtype=np.int64).reshape(-1)
+    corner_template = np.asarray(corner_template, dtype=np.float64).reshape(len(corners), template.shape[1])
+    if len(t) != len(segment) or (len(segment) and not 0 <= segment.min() <= segment.max() < count):
+        raise ValueError(f"profile segments do not fit a shape of {count} points")
+    if len(corners) and not 0 <= corners.min() <= corners.max() < count:
+        raise ValueError(f"corner indices do not fit a shape of {count} points")
+    pos, deriv = _basis(count, segment, t)
+    return EdgeModel(count, closed, segment, t, float(side), template, pos, deriv, corners, corner_template)
+
+
 # -------------------------------------------------------------------- snapping
 
 
@@ -369,7 +397,7 @@ def _subsample(cost: np.ndarray, path: np.ndarray) -> np.ndarray:
     return path + np.clip(sub, -0.5, 0.5)
 
 
-class _Fitter:
+class EdgeFitter:
     """Regularised least squares of a shape's control slots onto found edge points (one model)."""
 
     def __init__(self, model: EdgeModel, params: SnapParams) -> None:
@@ -429,7 +457,7 @@ def snap_shape(
     packed: np.ndarray,
     scale: Tuple[float, float],
     params: SnapParams = DEFAULT_SNAP,
-    fitter: Optional[_Fitter] = None,
+    fitter: Optional[EdgeFitter] = None,
 ) -> SnapResult:
     """Move a shape's control points and tangents so its outline lies on the frame's edges.
 
@@ -439,14 +467,14 @@ def snap_shape(
         packed: the starting shape on this frame. Shape: (N, 6, 2), plate px.
         scale: (sx, sy) working px per plate px.
         params: settings.
-        fitter: a cached ``_Fitter`` of ``model`` (made when None).
+        fitter: a cached ``EdgeFitter`` of ``model`` (made when None).
 
     Returns:
         The snapped shape (same point count and order, feather moved with each point) and its
         final profile cost.
     """
     start = np.asarray(packed, dtype=np.float64)
-    fitter = fitter if fitter is not None else _Fitter(model, params)
+    fitter = fitter if fitter is not None else EdgeFitter(model, params)
     unit = float(np.mean(scale))
     extent = float(np.ptp(start[:, 0] * np.asarray(scale), axis=0).max())
     coarse = max(MIN_COARSE_REACH, int(round(params.coarse_reach * extent)))
@@ -483,7 +511,7 @@ def snap_shape(
     return SnapResult(_from_slots(slots, start), _final_cost(model, crop, slots, params))
 
 
-def _start_cost(
+def start_cost(
     model: EdgeModel, gray: np.ndarray, packed: np.ndarray, scale: Tuple[float, float], params: SnapParams
 ) -> float:
     """Profile cost of a shape where it is, without moving it."""
@@ -588,7 +616,7 @@ class KeyPrint:
     frame: int
     packed: np.ndarray
     model: EdgeModel
-    fitter: _Fitter
+    fitter: EdgeFitter
     outline: Optional[Outline]
 
 
@@ -616,7 +644,7 @@ def make_key_prints(
             continue
         rows = np.hstack([packed[:, 0], packed[:, 1] - packed[:, 0], packed[:, 2] - packed[:, 0]])
         outline = make_outline(gray, rows, closed, scale, params.outline)
-        out.append(KeyPrint(frame, packed, model, _Fitter(model, params), outline))
+        out.append(KeyPrint(frame, packed, model, EdgeFitter(model, params), outline))
     return out
 
 
@@ -663,7 +691,7 @@ def snap_frame(
         if any(float(np.linalg.norm(centres - t, axis=1).mean()) < params.duplicate_px for t in tried):
             continue
         tried.append(centres)
-        ranked.append((_start_cost(prints[i].model, gray, start_packed, scale, params), i, start_packed))
+        ranked.append((start_cost(prints[i].model, gray, start_packed, scale, params), i, start_packed))
     best: Optional[SnapResult] = None
     for _, i, start_packed in sorted(ranked, key=lambda item: item[0]):
         key = prints[i]

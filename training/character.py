@@ -2,7 +2,9 @@
 
 The shape prior (``seamroto.shapeprior``: where silhouette and seam landmarks sit given the
 face's interior) is learned from the same ground truth and written beside them; it is skipped,
-with a log line, when the landmarks cannot support one.
+with a log line, when the landmarks cannot support one. With it comes the print library
+(``seamroto.printlib``: the replacement pieces' edges on the training plates), which needs the
+prior's rigid anchors to measure the face's size.
 
 ``seamroto train`` (without ``--rig-only``) imports this module at run time, so the core itself
 never needs torch.
@@ -17,6 +19,7 @@ from typing import List, Optional, Sequence
 from seamroto.calibration import learn_prior_from
 from seamroto.datamodel import Annotation, Character
 from seamroto.errors import AnnotationError
+from seamroto.printlib import PrintLibrary, learn_print_library, write_print_library
 from seamroto.progress import NullProgress, Progress
 from seamroto.rigtrain import Parts, learn_parts, write_parts
 from seamroto.shapeprior import ShapePrior, write_shape_prior
@@ -58,6 +61,9 @@ def train_full(
     progress = progress or NullProgress()
     parts = learn_parts(name, annotations, progress=progress)
     prior = learn_prior(annotations, parts)
+    prints = None if prior is None else learn_print_library(
+        annotations, parts.rig, prior.anchors, parts.info.discontinuous
+    )
     character = Character(
         name,
         tuple(parts.rig.landmark_names),  # type: ignore[attr-defined]
@@ -76,7 +82,7 @@ def train_full(
         character=character,
         validation=list(validation),
         resume=resume,
-        extra_files=lambda folder: _write_extras(folder, parts, prior),
+        extra_files=lambda folder: _write_extras(folder, parts, prior, prints),
     )
 
 
@@ -90,8 +96,12 @@ def learn_prior(annotations: Sequence[Annotation], parts: Parts) -> Optional[Sha
         return None
 
 
-def _write_extras(folder: Path, parts: Parts, prior: Optional[ShapePrior]) -> List[Path]:
+def _write_extras(
+    folder: Path, parts: Parts, prior: Optional[ShapePrior], prints: Optional[PrintLibrary]
+) -> List[Path]:
     paths = write_parts(folder, parts)
     if prior is not None:
         paths.append(write_shape_prior(folder, prior))
+    if prints is not None:
+        paths.append(write_print_library(folder, prints))
     return paths

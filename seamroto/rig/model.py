@@ -103,6 +103,39 @@ class ShapeRig:
             return _from_local(target, base, self.closed, ends)  # "knot" or legacy "span"
         return target
 
+    def key_in_rig_points(self, key: np.ndarray, landmarks: np.ndarray) -> Optional[np.ndarray]:
+        """An artist's key as this rig's points (its count, order and places), as training saw it.
+
+        Why: whatever is learned per key beside the rig (the print library's edge profiles)
+        must sit on the points the rig outputs, not on the artist's own varying ones.
+
+        Args:
+            key: the artist's control points, relative handles. Shape: (N, 8), any N, _img.
+            landmarks: this shape's landmarks (``self.landmarks`` order) on the key's frame.
+                Shape: (n, 2), _img.
+
+        Returns:
+            Shape: (K, 8) relative handles, _img; None when a landmark is unknown or the key
+            does not fit the rig (another point count where the artist's own points are kept).
+        """
+        key = np.asarray(key, dtype=np.float64)
+        if self.plan is None:
+            return key.copy() if len(key) == self.k else None
+        x = np.asarray(landmarks, dtype=np.float64)[None]
+        if not np.isfinite(x).all():
+            return None
+        frames, good = _fit_frames(x, self.mean_landmarks, self.frame)
+        if not good[0]:
+            return None
+        plan = frames.plans_in_frames(self.plan)[0]
+        anchors = None
+        if self.plan.anchored:
+            anchors = x[0, [self.landmarks.index(g) for g in self.guide]]
+        try:
+            return revec.revectorise(key, plan, anchors=anchors, measure=False).points
+        except (ShapeError, ValueError, np.linalg.LinAlgError):
+            return None
+
     @property
     def baseline(self) -> str:
         """The guide curve residuals are measured from: ``"catmull_rom"`` or ``"arc"``."""

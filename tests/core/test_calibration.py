@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Dict
 
@@ -43,7 +44,7 @@ def calibrated(tiny_model: Path, checked: list, prior_scripts: list, tmp_path_fa
     before = _digests(tiny_model)
     out = tmp_path_factory.mktemp("calibrated") / "v002"
     done = calibrate_command(tiny_model, checked, out, prior_shots=prior_scripts, command="seamroto calibrate (test)")
-    return {"done": done, "out": out, "before": before, "source": tiny_model}
+    return {"done": done, "out": out, "before": before, "source": tiny_model, "prior_scripts": prior_scripts}
 
 
 def test_calibrate_writes_a_new_version_and_leaves_the_source_alone(calibrated: dict) -> None:
@@ -58,7 +59,14 @@ def test_calibrate_writes_a_new_version_and_leaves_the_source_alone(calibrated: 
     pieces = character.shape_prior.pieces  # the mouth's shape, learned from the training scripts ...
     assert pieces is not None and pieces.landmarks == tuple(character.info.discontinuous)
     assert pieces.detector_cov is None  # ... but 12 checked frames are too few to measure its detector
+    prints = character.prints  # the mouth's prints, from the training scripts' plates
+    assert prints is not None and prints.shape_names == ("mouth",)
+    assert prints.face_landmarks == character.shape_prior.anchors
+    mouth = prints.shapes[0]
+    assert mouth.count == character.rig.shape("mouth").k and 1 < len(mouth.prints) <= 12
+    assert {p.source for p in mouth.prints} <= {str(s) for s in calibrated["prior_scripts"]}
     card = json.loads((calibrated["out"] / "card.json").read_text())
+    assert "prints.json" in card["files"] and "print library" in card["lineage"]["change"]
     assert card["version"] == "v002"
     assert card["lineage"]["parent"].endswith("/v001")
     assert "calibrated" in card["lineage"]["change"]
@@ -90,12 +98,41 @@ def test_too_few_training_scripts_for_a_prior_is_a_clear_error(tiny_model: Path,
     assert not (tmp_path / "v7").exists()
 
 
-def test_calibrated_model_tracks(calibrated: dict, farm_plates: Dict[str, str], tmp_path: Path) -> None:
-    from seamroto.pipeline import track_command
+def test_calibrated_model_tracks_and_refits_with_its_print_library(
+    calibrated: dict, farm_plates: Dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from seamroto.pipeline import refit_command, track_command
+    from seamroto.result import read_result
 
-    outputs = track_command(farm_plates["s1"], calibrated["out"], tmp_path / "out")
+    with caplog.at_level(logging.INFO, logger="seamroto.printlib"):
+        outputs = track_command(farm_plates["s1"], calibrated["out"], tmp_path / "out")
     result = json.loads(Path(outputs["result"]).read_text())
     assert result["model"]["version"] == "v002"
+    assert "mouth snapped to the frame's edges" in caplog.text
+    tracked = {s.name: s for s in read_result(outputs["result"]).shapes}
+    # the touch-up loop: refit from the same tracks reads the plates again and snaps the same mouth
+    refit_out = refit_command(calibrated["out"], Path(outputs["tracks"]), tmp_path / "r")
+    refit = {s.name: s for s in read_result(refit_out["result"]).shapes}
+    for frame in tracked["mouth"].key_frames:
+        assert abs(refit["mouth"].points_array(frame) - tracked["mouth"].points_array(frame)).max() < 1e-2
+
+
+def test_refit_without_the_plates_keeps_the_pieces_as_rigged(
+    calibrated: dict, farm_plates: Dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shutil
+
+    from seamroto.pipeline import refit_command, track_command
+    from seamroto.result import read_result
+
+    plates = tmp_path / "plates"
+    shutil.copytree(Path(farm_plates["s1"]).parent, plates)
+    outputs = track_command(str(plates / Path(farm_plates["s1"]).name), calibrated["out"], tmp_path / "out")
+    shutil.rmtree(plates)
+    with caplog.at_level(logging.WARNING):
+        out = refit_command(calibrated["out"], Path(outputs["tracks"]), tmp_path / "r")
+    assert "left as the rig puts them" in caplog.text
+    assert "mouth" in {s.name for s in read_result(out["result"]).shapes}
 
 
 def test_existing_output_is_refused_before_any_work(

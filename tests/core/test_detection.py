@@ -11,7 +11,7 @@ import pytest
 
 from seamroto import face
 from seamroto.colour import LINEAR_SPACE, MODEL_SPACE, model_gray_u8, to_model_space
-from seamroto.detection import ShotDetections, _Gray, detect_shot
+from seamroto.detection import GrayRegion, ShotDetections, detect_shot
 from seamroto.flow import FlowBuilder, flow_pair, landmark_flow, pair_region, to_gray_u8
 from seamroto.pipeline import load_character
 from seamroto.plates import PlateSequence
@@ -96,7 +96,7 @@ def test_streamed_flow_pairs_equal_landmark_flow() -> None:
     fwd, bwd = landmark_flow(frames, pts)
     built_f, built_b = FlowBuilder(3, 2), FlowBuilder(3, 2)
     # each frame holds a region only, a different one per frame, as flow_gray keeps
-    grays = [_Gray((k, 3 * k), f[3 * k :, k:]) for k, f in enumerate(frames)]
+    grays = [GrayRegion((k, 3 * k), f[3 * k :, k:]) for k, f in enumerate(frames)]
     for i in range(2):
         region = pair_region(pts[i], pts[i + 1], base.shape)
         assert region is not None and region[:2] != (0, 0)
@@ -112,7 +112,7 @@ def test_streamed_flow_pairs_equal_landmark_flow() -> None:
 
 
 def test_a_grey_crop_is_black_outside_the_region_held() -> None:
-    g = _Gray((10, 20), np.full((5, 4), 7, np.uint8))
+    g = GrayRegion((10, 20), np.full((5, 4), 7, np.uint8))
     crop = g.crop(8, 18, 16, 27)
     assert crop.shape == (9, 8)
     assert (crop[2:7, 2:6] == 7).all() and crop.sum() == 7 * 20
