@@ -37,12 +37,12 @@ from seamroto.snap import (
     DEFAULT_SNAP,
     EdgeFitter,
     EdgeModel,
+    ProfileRanker,
     SnapParams,
     changes_shape,
     make_edge_model,
     restore_edge_model,
     snap_shape,
-    start_cost,
 )
 
 logger = logging.getLogger(__name__)
@@ -424,6 +424,7 @@ class PrintSnapper:
         self.library = library
         self.params = params
         self._fitters = {s.name: [EdgeFitter(p.model, params) for p in s.prints] for s in library.shapes}
+        self._rankers = {s.name: ProfileRanker([p.model for p in s.prints], params) for s in library.shapes}
 
     def snap(self, name: str, packed: np.ndarray, gray: Any, radius_px: float) -> Optional[np.ndarray]:
         """The piece snapped onto this frame, or None to keep the rigged one.
@@ -455,7 +456,7 @@ class PrintSnapper:
         work = _resampled(region, scale).astype(np.float32)
         local = start - lo.astype(np.float64)
         sc = (scale, scale)
-        costs = [start_cost(p.model, work, local, sc, self.params) for p in shape.prints]
+        costs = self._rankers[name].costs(work, local, sc)
         best = None
         for i in np.argsort(costs)[:SNAP_CANDIDATES]:
             res = snap_shape(shape.prints[i].model, work, local, sc, self.params, self._fitters[name][i])

@@ -519,6 +519,59 @@ def start_cost(
     return _final_cost(model, crop, _to_slots(packed), params)
 
 
+class ProfileRanker:
+    """``start_cost`` of one shape under many edge models at once: ranking a print library per frame.
+
+    Every model's profile rows are stacked, so a frame costs one image lookup for all of them
+    instead of one per model (the models must share the shape's point count and closure).
+    """
+
+    def __init__(self, models: Sequence[EdgeModel], params: SnapParams = DEFAULT_SNAP) -> None:
+        if not models:
+            raise ValueError("no edge models to rank")
+        self.count, self.closed, self.params = models[0].count, models[0].closed, params
+        self.rows = np.array([len(m.segment) for m in models])
+        self.starts = np.concatenate([[0], np.cumsum(self.rows)[:-1]])
+        self.position = np.vstack([m.position for m in models])
+        self.derivative = np.vstack([m.derivative for m in models])
+        self.side = np.repeat([m.side for m in models], self.rows)
+        self.template = np.vstack([m.template for m in models])
+        self.reference = np.array([max(float(np.median(m.template[:, -params.outside:])), EPS) for m in models])
+        self.corners = np.concatenate([m.corners for m in models]).astype(np.int64)
+        self.corner_owner = np.concatenate([np.full(len(m.corners), i) for i, m in enumerate(models)]).astype(np.int64)
+        self.corner_template = np.vstack([m.corner_template for m in models])
+        self.weight = self.rows + params.corner_weight * np.bincount(self.corner_owner, minlength=len(models))
+
+    def costs(self, gray: np.ndarray, packed: np.ndarray, scale: Tuple[float, float]) -> np.ndarray:
+        """Each model's profile cost of the shape where it is. Shape: (models,)."""
+        p = self.params
+        packed = np.asarray(packed, dtype=np.float64)
+        slots = _to_slots(packed)
+        crop = _Crop(gray, packed[:, :3].reshape(-1, 2), p.outside, scale)
+        points = self.position @ slots
+        tangent = self.derivative @ slots
+        tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), EPS)
+        normals = np.column_stack([-tangent[:, 1], tangent[:, 0]]) * self.side[:, None]
+        offsets = np.arange(-p.inside, p.outside + 1, dtype=np.float64)
+        prof = crop.profiles(points, normals, offsets)
+        outside = prof[:, p.inside + 1:]  # the offsets 1..outside that ``_gain`` reads
+        now = np.array([np.median(outside[s:s + n]) for s, n in zip(self.starts, self.rows)])
+        gain = np.maximum(now / self.reference, EPS)
+        total = np.add.reduceat(self._cost(prof, self.template, np.repeat(gain, self.rows)), self.starts)
+        if len(self.corners):
+            arrive, leave = _directions(slots, self.count, self.closed)
+            axes = arrive[self.corners] - leave[self.corners]
+            axes /= np.maximum(np.linalg.norm(axes, axis=1, keepdims=True), EPS)
+            tips = crop.profiles(slots[self.corners], axes, offsets)
+            tip_cost = self._cost(tips, self.corner_template, gain[self.corner_owner])
+            total = total + p.corner_weight * np.bincount(self.corner_owner, tip_cost, minlength=len(self.rows))
+        return np.asarray(total / self.weight)
+
+    def _cost(self, prof: np.ndarray, template: np.ndarray, gain: np.ndarray) -> np.ndarray:
+        diff = prof / gain[:, None] - template
+        return np.asarray(np.minimum((diff * diff).mean(axis=1) / self.params.noise**2, self.params.cost_cap))
+
+
 def _final_cost(model: EdgeModel, crop: _Crop, slots: np.ndarray, params: SnapParams) -> float:
     """Mean profile cost of an outline where it is (corners count ``corner_weight`` profiles each)."""
     _, points, normals = _outline(slots, model)

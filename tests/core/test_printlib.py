@@ -18,6 +18,7 @@ from seamroto.detection import GrayRegion
 from seamroto.errors import CancelledError, ModelChecksumError, ModelError, ModelSchemaError
 from seamroto.models import file_sha256
 from seamroto.printlib import (
+    LIBRARY_SNAP,
     PRINTS_FILE,
     Print,
     PrintLibrary,
@@ -33,7 +34,7 @@ from seamroto.printlib import (
 )
 from seamroto.propagate import pack_points
 from seamroto.rig import FittedShape
-from seamroto.snap import make_edge_model
+from seamroto.snap import ProfileRanker, make_edge_model, start_cost
 
 # Tolerances, in px unless named otherwise.
 TOL = {
@@ -105,6 +106,28 @@ def test_a_plate_at_twice_the_resolution_is_seen_at_the_librarys_face_size() -> 
     out = snapper.snap("mouth", start, GrayRegion((0, 0), _frame(TRUTH, 2.0)), 2 * RADIUS)
     assert out is not None
     assert _error(out, TRUTH, 2.0) <= 2 * TOL["points"]
+
+
+def _almond(cx: float, cy: float, rx: float, up: float, down: float) -> Tuple[ControlPoint, ...]:
+    """A mouth-like lens with sharp corners left and right (cusps)."""
+    kx = KAPPA * rx
+    return (
+        ControlPoint(cx - rx, cy, (0.4 * rx, 0.6 * down), (0.4 * rx, -0.6 * up)),
+        ControlPoint(cx, cy - up, (-kx, 0.0), (kx, 0.0)),
+        ControlPoint(cx + rx, cy, (-0.4 * rx, -0.6 * up), (-0.4 * rx, 0.6 * down)),
+        ControlPoint(cx, cy + down, (kx, 0.0), (-kx, 0.0)),
+    )
+
+
+def test_ranking_every_print_at_once_matches_one_at_a_time() -> None:
+    lib = _library(KEYS + (_almond(118.0, 82.0, 34.0, 10.0, 12.0), _ellipse(118.0, 82.0, 30.0, 12.0)))
+    models = [p.model for p in lib.shapes[0].prints]
+    assert len(models[2].corners) == 2  # the cusps' own profiles are ranked too
+    gray = _frame(TRUTH, 1.0).astype(np.float32)
+    for start in (pack_points(RIGGED), pack_points(TRUTH) + 0.7):
+        alone = [start_cost(m, gray, start, (1.0, 1.0), LIBRARY_SNAP) for m in models]
+        together = ProfileRanker(models, LIBRARY_SNAP).costs(gray, start, (1.0, 1.0))
+        np.testing.assert_allclose(together, alone, rtol=1e-9, atol=1e-12)
 
 
 def test_collapsed_landmarks_or_a_shape_off_the_grey_region_are_not_snapped() -> None:
