@@ -10,6 +10,7 @@ from typing import Sequence, Tuple
 import cv2
 import numpy as np
 import pytest
+from mouths import almond, ellipse
 
 import seamroto.printlib as printlib
 from seamroto.curves import rasterise
@@ -44,18 +45,8 @@ TOL = {
 }
 W, H = 240, 160
 SKIN, LIP = 0.62, 0.32
-KAPPA = 0.5523  # cubic Bezier quarter circle
 RADIUS = 100.0  # face size the test library is made at
-
-
-def _ellipse(cx: float, cy: float, rx: float, ry: float) -> Tuple[ControlPoint, ...]:
-    kx, ky = KAPPA * rx, KAPPA * ry
-    return (
-        ControlPoint(cx + rx, cy, (0.0, -ky), (0.0, ky), (1.0, 0.5)),
-        ControlPoint(cx, cy + ry, (kx, 0.0), (-kx, 0.0), (0.0, 1.0)),
-        ControlPoint(cx - rx, cy, (0.0, ky), (0.0, -ky), (-1.0, 0.0)),
-        ControlPoint(cx, cy - ry, (-kx, 0.0), (kx, 0.0), (0.0, -1.0)),
-    )
+FEATHER = (1.0, 1.0)  # every test shape is feathered, so the feather is seen to move along
 
 
 def _frame(lips: Sequence[ControlPoint], scale: float = 1.0) -> np.ndarray:
@@ -82,9 +73,9 @@ def _error(packed: np.ndarray, truth: Sequence[ControlPoint], scale: float = 1.0
     return float(np.linalg.norm(packed[:, 0] - pack_points(truth)[:, 0] * scale, axis=1).mean())
 
 
-KEYS = (_ellipse(120.0, 80.0, 40.0, 14.0), _ellipse(120.0, 80.0, 26.0, 22.0))
-TRUTH = _ellipse(121.0, 79.0, 36.0, 17.0)  # this frame's print: like neither key exactly
-RIGGED = _ellipse(120.0, 80.0, 34.0, 15.5)  # where the rig put it from the landmarks
+KEYS = (ellipse(120.0, 80.0, 40.0, 14.0, feather=FEATHER), ellipse(120.0, 80.0, 26.0, 22.0, feather=FEATHER))
+TRUTH = ellipse(121.0, 79.0, 36.0, 17.0, feather=FEATHER)  # this frame's print: like neither key exactly
+RIGGED = ellipse(120.0, 80.0, 34.0, 15.5, feather=FEATHER)  # where the rig put it from the landmarks
 
 
 def test_a_rigged_piece_snaps_onto_the_frames_print() -> None:
@@ -108,19 +99,8 @@ def test_a_plate_at_twice_the_resolution_is_seen_at_the_librarys_face_size() -> 
     assert _error(out, TRUTH, 2.0) <= 2 * TOL["points"]
 
 
-def _almond(cx: float, cy: float, rx: float, up: float, down: float) -> Tuple[ControlPoint, ...]:
-    """A mouth-like lens with sharp corners left and right (cusps)."""
-    kx = KAPPA * rx
-    return (
-        ControlPoint(cx - rx, cy, (0.4 * rx, 0.6 * down), (0.4 * rx, -0.6 * up)),
-        ControlPoint(cx, cy - up, (-kx, 0.0), (kx, 0.0)),
-        ControlPoint(cx + rx, cy, (-0.4 * rx, -0.6 * up), (-0.4 * rx, 0.6 * down)),
-        ControlPoint(cx, cy + down, (kx, 0.0), (-kx, 0.0)),
-    )
-
-
 def test_ranking_every_print_at_once_matches_one_at_a_time() -> None:
-    lib = _library(KEYS + (_almond(118.0, 82.0, 34.0, 10.0, 12.0), _ellipse(118.0, 82.0, 30.0, 12.0)))
+    lib = _library(KEYS + (almond(118.0, 82.0, 34.0, 10.0, 12.0), ellipse(118.0, 82.0, 30.0, 12.0, feather=FEATHER)))
     models = [p.model for p in lib.shapes[0].prints]
     assert len(models[2].corners) == 2  # the cusps' own profiles are ranked too
     gray = _frame(TRUTH, 1.0).astype(np.float32)
@@ -212,7 +192,7 @@ def test_rows_and_packed_points_convert_both_ways() -> None:
     rows = np.random.default_rng(0).normal(size=(5, 8))
     assert packed_from_rows(rows).shape == (5, 6, 2)
     np.testing.assert_allclose(rows_from_packed(packed_from_rows(rows)), rows, atol=TOL["exact"])
-    points = _ellipse(10.0, 20.0, 5.0, 3.0)
+    points = ellipse(10.0, 20.0, 5.0, 3.0, feather=FEATHER)
     np.testing.assert_allclose(packed_from_rows(rows_from_packed(pack_points(points))), pack_points(points))
 
 

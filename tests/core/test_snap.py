@@ -8,6 +8,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 import pytest
+from mouths import almond, ellipse
 
 from seamroto.curves import point_to_polyline, rasterise, sample_bezier
 from seamroto.datamodel import ControlPoint, RotoShape
@@ -39,30 +40,6 @@ FIRST = 1001
 SKIN, LIP, OPENING = 0.62, 0.32, 0.06
 FACE_CENTRE = (100.0, 75.0)
 MOUTH_CENTRE = (100.0, 90.0)
-KAPPA = 0.5523  # cubic Bezier quarter circle
-
-
-def _ellipse(cx: float, cy: float, rx: float, ry: float) -> Tuple[ControlPoint, ...]:
-    kx, ky = KAPPA * rx, KAPPA * ry
-    return (
-        ControlPoint(cx + rx, cy, (0.0, -ky), (0.0, ky)),
-        ControlPoint(cx, cy + ry, (kx, 0.0), (-kx, 0.0)),
-        ControlPoint(cx - rx, cy, (0.0, ky), (0.0, -ky)),
-        ControlPoint(cx, cy - ry, (-kx, 0.0), (kx, 0.0)),
-    )
-
-
-def _almond(cx: float, cy: float, rx: float, up: float, down: float) -> Tuple[ControlPoint, ...]:
-    """A mouth-like lens: sharp corners left and right (cusps), an upper and a lower lip arc."""
-    kx = KAPPA * rx
-    return (
-        ControlPoint(cx - rx, cy, (0.4 * rx, 0.6 * down), (0.4 * rx, -0.6 * up)),
-        ControlPoint(cx, cy - up, (-kx, 0.0), (kx, 0.0)),
-        ControlPoint(cx + rx, cy, (-0.4 * rx, -0.6 * up), (-0.4 * rx, 0.6 * down)),
-        ControlPoint(cx, cy + down, (kx, 0.0), (-kx, 0.0)),
-    )
-
-
 def _rows(points: Sequence[ControlPoint]) -> np.ndarray:
     p = pack_points(points)
     return np.hstack([p[:, 0], p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]])
@@ -99,8 +76,8 @@ def _point_error(points: np.ndarray, truth: Sequence[ControlPoint]) -> float:
 
 @pytest.mark.parametrize("gain", [1.0, 0.9])  # stage-light flicker
 def test_a_shape_snaps_onto_the_frames_own_different_ellipse(gain: float) -> None:
-    key = _ellipse(*MOUTH_CENTRE, 30.0, 10.0)
-    truth = _ellipse(MOUTH_CENTRE[0] + 2.0, MOUTH_CENTRE[1] - 1.5, 24.0, 15.0)
+    key = ellipse(*MOUTH_CENTRE, 30.0, 10.0)
+    truth = ellipse(MOUTH_CENTRE[0] + 2.0, MOUTH_CENTRE[1] - 1.5, 24.0, 15.0)
     model = make_edge_model(_frame(key), pack_points(key), True, (1.0, 1.0))
     assert model is not None and len(model.corners) == 0
     start = pack_points(key) + np.array([2.0, -1.5])  # the key moved with the face: the wrong print
@@ -113,9 +90,9 @@ def test_a_shape_snaps_onto_the_frames_own_different_ellipse(gain: float) -> Non
 
 
 def test_the_outer_edge_wins_over_the_darker_opening_inside() -> None:
-    key = _ellipse(*MOUTH_CENTRE, 30.0, 12.0)
-    truth = _ellipse(*MOUTH_CENTRE, 27.0, 16.0)
-    opening = _ellipse(*MOUTH_CENTRE, 19.0, 9.0)  # lip-to-mouth: the same dark-inside polarity
+    key = ellipse(*MOUTH_CENTRE, 30.0, 12.0)
+    truth = ellipse(*MOUTH_CENTRE, 27.0, 16.0)
+    opening = ellipse(*MOUTH_CENTRE, 19.0, 9.0)  # lip-to-mouth: the same dark-inside polarity
     model = make_edge_model(_frame(key), pack_points(key), True, (1.0, 1.0))
     assert model is not None
     res = snap_shape(model, _frame(truth, opening), pack_points(key), (1.0, 1.0))
@@ -124,8 +101,8 @@ def test_the_outer_edge_wins_over_the_darker_opening_inside() -> None:
 
 
 def test_sharp_corners_retract_onto_a_narrower_print_and_the_feather_moves_along() -> None:
-    key = _almond(*MOUTH_CENTRE, 32.0, 8.0, 10.0)
-    truth = _almond(*MOUTH_CENTRE, 24.0, 10.0, 12.0)
+    key = almond(*MOUTH_CENTRE, 32.0, 8.0, 10.0)
+    truth = almond(*MOUTH_CENTRE, 24.0, 10.0, 12.0)
     model = make_edge_model(_frame(key), pack_points(key), True, (1.0, 1.0))
     assert model is not None and sorted(model.corners.tolist()) == [0, 2]
     feathered = tuple(replace(p, feather=(-3.0, 1.0)) for p in key)
@@ -140,8 +117,8 @@ def test_sharp_corners_retract_onto_a_narrower_print_and_the_feather_moves_along
 
 
 def test_working_resolution_frames_snap_in_plate_pixels() -> None:
-    key = _ellipse(*MOUTH_CENTRE, 30.0, 10.0)
-    truth = _ellipse(*MOUTH_CENTRE, 25.0, 14.0)
+    key = ellipse(*MOUTH_CENTRE, 30.0, 10.0)
+    truth = ellipse(*MOUTH_CENTRE, 25.0, 14.0)
 
     def half(img: np.ndarray) -> np.ndarray:
         return np.asarray(cv2.resize(img, (W // 2, H // 2), interpolation=cv2.INTER_AREA))
@@ -154,7 +131,7 @@ def test_working_resolution_frames_snap_in_plate_pixels() -> None:
 
 
 def test_a_frame_showing_a_keys_print_again_is_found_at_that_print() -> None:
-    prints = [_almond(*MOUTH_CENTRE, 30.0, 6.0, 8.0), _ellipse(*MOUTH_CENTRE, 18.0, 14.0)]
+    prints = [almond(*MOUTH_CENTRE, 30.0, 6.0, 8.0), ellipse(*MOUTH_CENTRE, 18.0, 14.0)]
     kp = make_key_prints([(FIRST + i, pack_points(p)) for i, p in enumerate(prints)],
                          [_frame(p) for p in prints], True, (1.0, 1.0))
     shift = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, -2.0]])
@@ -170,11 +147,11 @@ def test_a_frame_showing_a_keys_print_again_is_found_at_that_print() -> None:
 
 
 def test_keys_that_differ_by_more_than_a_motion_make_a_replacement_piece() -> None:
-    base = pack_points(_almond(*MOUTH_CENTRE, 30.0, 6.0, 12.0))
+    base = pack_points(almond(*MOUTH_CENTRE, 30.0, 6.0, 12.0))
     moved = apply_affine(np.array([[1.05, 0.1, 4.0], [-0.08, 0.97, -3.0]]), base)
     assert nonrigid_residual_px(base, moved) <= TOL["exact"] * 1e3
     assert fit_affine(base.reshape(-1, 2), moved.reshape(-1, 2)).shape == (2, 3)
-    other = pack_points(_almond(*MOUTH_CENTRE, 26.0, 12.0, 6.0))  # upper lip fuller than the lower: not affine
+    other = pack_points(almond(*MOUTH_CENTRE, 26.0, 12.0, 6.0))  # upper lip fuller than the lower: not affine
     assert nonrigid_residual_px(base, other) > 1.5
     assert not changes_shape([base, moved, moved])  # rigid keys
     assert changes_shape([base, other, base, other])  # another print on every key
@@ -204,11 +181,11 @@ class MouthFrames:
     scale = (1.0, 1.0)
 
     def __init__(self) -> None:
-        self.face = _ellipse(*FACE_CENTRE, 80.0, 65.0)
+        self.face = ellipse(*FACE_CENTRE, 80.0, 65.0)
         self._cache: Dict[int, np.ndarray] = {}
 
     def mouth(self, frame: int) -> Tuple[ControlPoint, ...]:
-        return _almond(*MOUTH_CENTRE, *MOUTHS[frame])
+        return almond(*MOUTH_CENTRE, *MOUTHS[frame])
 
     def gray(self, frame: int) -> np.ndarray:
         if frame not in self._cache:
