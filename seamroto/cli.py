@@ -133,16 +133,28 @@ def _cmd_track(args: argparse.Namespace) -> int:
         precision=args.precision,
         report=args.report,
         colourspace=args.colourspace,
+        snap_pieces=args.snap_pieces,
     )
     outputs = track_command(args.plates, args.model, args.output, options, progress=_progress(args))
     _print_outputs(outputs)
     return EXIT_OK
 
 
-def _cmd_refit(args: argparse.Namespace) -> int:
-    from seamroto.pipeline import refit_command
+def _add_no_snap(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-snap", dest="snap_pieces", action="store_false",
+        help="leave replacement pieces (the mouth) as the rig fits them from the landmarks instead of "
+        "snapping them onto each frame's edges with the character's print library",
+    )
 
-    outputs = refit_command(args.model, args.tracks, args.output, progress=_progress(args))
+
+def _cmd_refit(args: argparse.Namespace) -> int:
+    from seamroto.pipeline import TrackOptions, refit_command
+
+    options = TrackOptions(snap_pieces=args.snap_pieces)
+    outputs = refit_command(
+        args.model, args.tracks, args.output, progress=_progress(args), options=options
+    )
     _print_outputs(outputs)
     return EXIT_OK
 
@@ -447,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--colourspace", default=None, help="OCIO colour space of the plates (default: by extension)"
     )
     p.add_argument("--report", action="store_true", help="also write OUT/report.html for review")
+    _add_no_snap(p)
 
     p = add("refit", _cmd_refit, "Rebuild roto shapes from landmark tracks an artist corrected.")
     p.add_argument("--model", type=Path, required=True, help="character model folder")
@@ -454,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-o", "--output", type=Path, required=True, help="output folder (a new version if it exists)"
     )
+    _add_no_snap(p)
 
     p = add("repair", _cmd_repair, "Render preview clean plates, inpainting along the seam band.")
     p.add_argument("result", type=Path, help="result.json from seamroto track")

@@ -65,6 +65,7 @@ def track_job(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
         feather_px=_opt_float(args, "feather_px"),
         report=bool(args.get("report", False)),
         colourspace=str(args.get("colourspace") or "") or None,
+        snap_pieces=bool(args.get("snap_pieces", True)),
     )
     result, shot, character, _ = track_shot(
         str(_need(args, "plate")), Path(_need(args, "model_dir")), options, progress
@@ -140,7 +141,11 @@ def refit_job(args: Dict[str, Any], progress: Progress) -> Dict[str, Any]:
     """Shapes from an edited Tracker4 (exported by the host) -> a new Roto node's .nk."""
     from seamroto.pipeline import TrackOptions, refit_command
 
-    options = TrackOptions(feather_px=_opt_float(args, "feather_px"), smoothing=_opt_float(args, "smoothing"))
+    options = TrackOptions(
+        feather_px=_opt_float(args, "feather_px"),
+        smoothing=_opt_float(args, "smoothing"),
+        snap_pieces=bool(args.get("snap_pieces", True)),
+    )
     result = str(args.get("result") or "")
     outputs = refit_command(
         Path(_need(args, "model_dir")),

@@ -56,6 +56,7 @@ OPTION_KEYS = (
     "precision",
     "report",
     "colourspace",
+    "snap_pieces",
 )
 
 PathLike = Union[str, "os.PathLike[str]"]

@@ -48,6 +48,7 @@ class TrackOptions:
     report: bool = False
     colourspace: Optional[str] = None
     repair_preview: bool = False
+    snap_pieces: bool = True  # replacement pieces onto each frame's edges (the print library)
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,8 @@ def fit_shapes(
 
     ``points``/``conf`` are in ``names`` order; the rig gets them in its own landmark order.
     ``grays`` (per frame, ``ShotDetections.grays``) let the character's print library snap its
-    replacement pieces onto each frame's edges; without them the pieces stay as rigged.
+    replacement pieces onto each frame's edges; without them, or with ``options.snap_pieces``
+    off, the pieces stay as rigged.
     """
     from seamroto.rig import fitted_to_roto_shapes, seam_band
 
@@ -198,7 +200,7 @@ def fit_shapes(
         threshold = config.DEFAULT_CONFIDENCE_THRESHOLD
     fitted = character.rig.apply(points, conf, frames=frames, min_confidence=0.0, smooth_sigma=0.0)
     flags = {name: fs.flagged_frames for name, fs in fitted.items() if fs.flagged_frames}
-    if character.prints is not None and len(grays):
+    if options.snap_pieces and character.prints is not None and len(grays):
         from seamroto.printlib import snap_fitted
 
         fitted, _ = snap_fitted(fitted, landmarks, names, grays, character.prints, progress=progress)
@@ -599,7 +601,8 @@ def refit_command(
     progress.update(0, 1, "fitting shapes")
     prints = load_print_library(Path(model_dir))
     character = Character(Path(model_dir), None, rig, None, info, None, prints)
-    grays = _plate_grays(shot, frames, options.colourspace) if prints is not None else ()
+    snap = options.snap_pieces and prints is not None
+    grays = _plate_grays(shot, frames, options.colourspace) if snap else ()
     shapes, flags = fit_shapes(
         arr[..., :2], np.nan_to_num(arr[..., 2]), frames, character, options, lm_names, grays, progress
     )

@@ -23,8 +23,9 @@ Commands the Nuke plugin sends (``args`` -> ``outputs``; paths are absolute stri
 
 * ``track``: ``plate`` (Nuke pattern, ``%04d`` or ``####``), ``first``, ``last``,
   ``colourspace``, ``width``, ``height``, ``character``, ``model_version``, ``model_dir``,
-  ``smoothing``, ``confidence_threshold``, ``feather_px``, ``seam_band_px``, ``out_dir`` (must
-  not exist: write to a staged folder and rename it into place only when complete),
+  ``smoothing``, ``confidence_threshold``, ``feather_px``, ``seam_band_px``, optional
+  ``snap_pieces`` (bool, default true: replacement pieces onto each frame's edges), ``out_dir``
+  (must not exist: write to a staged folder and rename it into place only when complete),
   ``node_prefix`` and ``node_version`` (name the nodes ``{node_prefix}_{role}_v{node_version}``),
   ``include_read`` (False: the first node takes its input from the paste point via
   ``push $cut_paste_input``), ``report`` (bool) -> ``nk`` (paste-ready text, no Root node),
@@ -36,7 +37,8 @@ Commands the Nuke plugin sends (``args`` -> ``outputs``; paths are absolute stri
   train on), ``nk_files``, ``out_dir`` (the new version) -> ``model_dir``, ``character``,
   ``model_version``, ``summary`` (a line per shot: flag figures before and after).
 * ``refit``: ``tracks_nk``, ``result`` (may be empty), ``model_dir``, ``feather_px``,
-  ``smoothing``, ``out_dir``, ``node_prefix``, ``node_version`` -> ``nk``, optional ``report``.
+  ``smoothing``, optional ``snap_pieces`` (as for ``track``), ``out_dir``, ``node_prefix``,
+  ``node_version`` -> ``nk``, optional ``report``.
 * ``inspect``: ``path`` -> ``info`` (``seamroto.nk.inspect.inspect_script``).
 * ``motion2roto``: ``script`` (.nk with the Roto node), ``roto_node``, ``shapes`` (list, empty =
   all), ``plate``, ``first``, ``last``, ``colourspace``, ``vectors`` (pattern or ""), optional

@@ -27,6 +27,7 @@ CONFIDENCE_THRESHOLD = "confidence_threshold"
 FEATHER_PX = "feather_px"
 SEAM_BAND_PX = "seam_band_px"
 WRITE_REPORT = "write_report"
+SNAP_PIECES = "snap_pieces"
 OUTPUT_DIR = "output_dir"
 TRACK = "track"
 BUILD_NODES = "build_nodes"
@@ -150,6 +151,15 @@ _OUTPUT_DIR = KnobSpec(
     "a 'seamroto' folder next to the saved script, or a temp folder if it is unsaved.",
     default="",
 )
+_SNAP_PIECES = KnobSpec(
+    SNAP_PIECES,
+    BOOL,
+    "snap replacement pieces",
+    "Fit replacement pieces (a new mouth print every frame) onto each frame's own edges with the "
+    "character's print library. Off: the rig's shape from the landmarks alone (steadier on a soft "
+    "or smoky plate, a little faster).",
+    default=True,
+)
 _TROUBLESHOOT = _button(
     TROUBLESHOOT,
     "Troubleshoot",
@@ -229,6 +239,7 @@ SEAMROTO_KNOBS = NodeKnobs(
             default=6.0,
             value_range=(0.0, 40.0),
         ),
+        _SNAP_PIECES,
         KnobSpec(
             WRITE_REPORT, BOOL, "write report",
             "Also write an HTML report with per-frame confidence for review.", default=True,
@@ -379,6 +390,7 @@ REFIT_KNOBS = NodeKnobs(
             "Temporal smoothing applied to the edited tracks before fitting (0 = use them as is).",
             default=0.0, value_range=(0.0, 5.0),
         ),
+        _SNAP_PIECES,
         _OUTPUT_DIR,
         _ACTIONS_DIVIDER,
         _button(
@@ -405,9 +417,10 @@ TRACK_ARGS: Mapping[str, str] = {
     FEATHER_PX: "feather_px",
     SEAM_BAND_PX: "seam_band_px",
     WRITE_REPORT: "report",
+    SNAP_PIECES: "snap_pieces",
 }
 TRAIN_ARGS: Mapping[str, str] = {TRAIN_MINUTES: "minutes"}
-REFIT_ARGS: Mapping[str, str] = {FEATHER_PX: "feather_px", SMOOTHING: "smoothing"}
+REFIT_ARGS: Mapping[str, str] = {FEATHER_PX: "feather_px", SMOOTHING: "smoothing", SNAP_PIECES: "snap_pieces"}
 
 
 def coerce(spec: KnobSpec, raw: Any) -> Any:

@@ -117,6 +117,20 @@ def test_calibrated_model_tracks_and_refits_with_its_print_library(
         assert abs(refit["mouth"].points_array(frame) - tracked["mouth"].points_array(frame)).max() < 1e-2
 
 
+def test_no_snap_leaves_the_pieces_as_the_rig_fits_them(
+    calibrated: dict, farm_plates: Dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from seamroto import cli
+
+    with caplog.at_level(logging.INFO, logger="seamroto.printlib"):
+        code = cli.run(["track", farm_plates["s1"], "--model", str(calibrated["out"]), "-o", str(tmp_path / "o"),
+                         "--no-snap"])
+    assert code == 0
+    assert "snapped to the frame's edges" not in caplog.text
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert result["options"]["snap_pieces"] is False  # recorded, so a re-run can match it
+
+
 def test_refit_without_the_plates_keeps_the_pieces_as_rigged(
     calibrated: dict, farm_plates: Dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

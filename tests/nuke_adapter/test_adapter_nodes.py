@@ -39,6 +39,7 @@ SAVED_KNOB_NAMES = {
         "last_nk",
         "last_result",
         "last_report",
+        "snap_pieces",
     ],
     "SeamRotoTrain": [
         "seamroto_node_type",
@@ -82,6 +83,7 @@ SAVED_KNOB_NAMES = {
         "core_python",
         "last_nk",
         "last_report",
+        "snap_pieces",
     ],
 }
 KNOB_CLASS = {

@@ -62,6 +62,7 @@ def test_track_builds_versioned_wired_backdropped_nodes(
     assert (request["first"], request["last"]) == (1001, 1004)
     assert request["model_dir"].endswith("mara/v10") and request["include_read"] is False
     assert (request["node_prefix"], request["node_version"]) == ("SeamRoto1", 1)
+    assert request["snap_pieces"] is True  # the knob's default: the mouth onto each frame's edges
     assert fake._fake.messages == []
     if gui:
         (task,) = fake._fake.progress_tasks

@@ -131,6 +131,7 @@ def test_refit_pastes_a_new_roto_beside_the_old_one(
     refit = sr.commands.create_node("SeamRotoRefit")
     assert refit.input(0) is tracker
     assert (refit["seamroto_node"].value(), refit["roto_node"].value()) == ("SeamRoto1", "SeamRoto1_roto_v1")
+    refit["snap_pieces"].setValue(False)  # this shot's mouth: as the rig fits it
     before = snapshot(fake)
 
     job = sr.commands.refit(refit)
@@ -145,6 +146,7 @@ def test_refit_pastes_a_new_roto_beside_the_old_one(
             assert snapshot(fake)[name] == knobs, f"{name} was changed"
     request = json.loads((tmp_path / "shots" / "seamroto" / "SeamRoto1_v2" / "refit_args.json").read_text())
     assert request["model_dir"].endswith("mara/v10") and request["result"].endswith("SeamRoto1_v1/result.json")
+    assert request["snap_pieces"] is False
     assert not Path(request["tracks_nk"]).exists()  # the exported tracks were staging only
 
 
