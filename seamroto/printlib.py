@@ -503,31 +503,34 @@ def snap_fitted(
         face_radius_px(row[cols]) if len(cols) == len(library.face_landmarks) else float("nan") for row in landmarks
     ]
     snapper = PrintSnapper(library, params)
+    pieces = [fitted[n] for n in library.shape_names if n in fitted]
+    points = {fs.name: np.array(fs.points, copy=True) for fs in pieces}
+    counts = {fs.name: [0, 0, 0] for fs in pieces}  # snapped, kept, skipped
+    frames = pieces[0].frames if pieces else ()
+    for i, frame in enumerate(frames):
+        if progress.cancelled:
+            raise CancelledError("snapping the replacement pieces cancelled", frame=frame)
+        progress.update(i, len(frames), f"snapping the replacement pieces to the plate, frame {frame}")
+        gray = grays[i] if i < len(grays) else None  # read once for every piece (refit decodes it)
+        for fs in pieces:
+            rows, count = points[fs.name], counts[fs.name]
+            if gray is None or fs.flagged[i] or not np.isfinite(rows[i]).all():
+                count[2] += 1
+                continue
+            res = snapper.snap(fs.name, packed_from_rows(rows[i]), gray, radii[i])
+            if res is None:
+                count[1] += 1
+                continue
+            rows[i] = rows_from_packed(res)
+            count[0] += 1
     out = dict(fitted)
     outcomes: Dict[str, SnapOutcome] = {}
-    for name in library.shape_names:
-        fs = fitted.get(name)
-        if fs is None:
-            continue
-        points = np.array(fs.points, copy=True)
-        snapped = kept = skipped = 0
-        for i, frame in enumerate(fs.frames):
-            if progress.cancelled:
-                raise CancelledError(f"snapping {name} cancelled", frame=frame)
-            progress.update(i, len(fs.frames), f"snapping {name} to the plate, frame {frame}")
-            gray = grays[i] if i < len(grays) else None
-            if gray is None or fs.flagged[i] or not np.isfinite(points[i]).all():
-                skipped += 1
-                continue
-            res = snapper.snap(name, packed_from_rows(points[i]), gray, radii[i])
-            if res is None:
-                kept += 1
-                continue
-            points[i] = rows_from_packed(res)
-            snapped += 1
-        out[name] = replace(fs, points=points)
-        outcomes[name] = SnapOutcome(snapped, kept, skipped)
-        logger.info("%s snapped to the frame's edges on %d frame(s) (%d kept as rigged)", name, snapped, kept)
+    for fs in pieces:
+        out[fs.name] = replace(fs, points=points[fs.name])
+        outcomes[fs.name] = SnapOutcome(*counts[fs.name])
+        logger.info(
+            "%s snapped to the frame's edges on %d frame(s) (%d kept as rigged)", fs.name, *counts[fs.name][:2]
+        )
     return out, outcomes
 
 

@@ -183,7 +183,7 @@ def test_snapping_stops_when_cancelled() -> None:
             pass
 
     rows = rows_from_packed(pack_points(RIGGED))
-    with pytest.raises(CancelledError, match="snapping mouth cancelled"):
+    with pytest.raises(CancelledError, match="snapping the replacement pieces cancelled"):
         snap_fitted({"mouth": _fitted(rows, 2)}, _landmarks(2), ["a", "b"], [None, None], _library(KEYS),
                     progress=Cancelled())
 
