@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from seamroto.datamodel import Annotation, RotoShape, tracks_to_array
-from seamroto.errors import CancelledError, ModelError, ModelSchemaError
+from seamroto.errors import CancelledError, ModelError, ModelSchemaError, PlateError
 from seamroto.fileio import atomic_write_text
 from seamroto.progress import NullProgress, Progress
 from seamroto.propagate import pack_points
@@ -319,7 +319,7 @@ def learn_print_library(
 
     Args:
         annotations: training scripts (Read node + Tracker4 tracks + Roto shapes); ones without
-            plates (LAIKA stills) are skipped.
+            plates (LAIKA stills) or whose plates cannot be found are skipped (with a warning).
         rig: the character's ``seamroto.rig.Rig`` (point count and order of each shape).
         face_landmarks: rigid landmarks whose spread measures the face's size.
         discontinuous: the character's landmarks on replacement pieces.
@@ -334,7 +334,20 @@ def learn_print_library(
     from seamroto.plates import PlateSequence
 
     progress = progress or NullProgress()
-    with_plates = [a for a in annotations if a.shot is not None]
+    sequences: Dict[str, Any] = {}
+    with_plates = []
+    for a in annotations:
+        if a.shot is None:
+            continue
+        try:
+            shot = a.shot
+            sequences[a.source] = PlateSequence.open(
+                shot.plates, shot.first, shot.last, colourspace=shot.colourspace or None
+            )
+        except PlateError as err:
+            logger.warning("print library: %s: %s; no prints are taken from it", a.source, err)
+            continue
+        with_plates.append(a)
     names = replacement_shapes(with_plates, rig, discontinuous)
     if not names or len(face_landmarks) < 2:
         return None
@@ -363,7 +376,6 @@ def learn_print_library(
         return None
     reference = float(np.median([k.radius_px for ks in chosen.values() for k in ks]))
     total = sum(len(ks) for ks in chosen.values())
-    sequences: Dict[str, Any] = {}
     shapes = []
     done = 0
     for name, keys in chosen.items():
@@ -371,14 +383,14 @@ def learn_print_library(
         for k in keys:
             progress.update(done, total, f"print library: {name}, {Path(k.source).name} frame {k.frame}")
             done += 1
-            seq = sequences.get(k.shot.plates)
-            if seq is None:
-                shot = k.shot
-                seq = PlateSequence.open(shot.plates, shot.first, shot.last, colourspace=shot.colourspace or None)
-                sequences[k.shot.plates] = seq
+            seq = sequences[k.source]
             colourspace = k.shot.colourspace or seq.colourspace
             scale = working_scale(k.radius_px, reference)
-            gray = _resampled(model_gray_u8(seq.read(k.frame), colourspace), scale)
+            try:
+                gray = _resampled(model_gray_u8(seq.read(k.frame), colourspace), scale)
+            except PlateError as err:
+                logger.warning("print library: %s frame %d: %s; that print is left out", k.source, k.frame, err)
+                continue
             model = make_edge_model(gray, k.packed, rig.shape(name).closed, (scale, scale), params)
             if model is not None:
                 prints.append(Print(k.source, k.frame, model))

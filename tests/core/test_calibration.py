@@ -92,6 +92,22 @@ def test_recalibrating_keeps_the_prior_and_refits_the_error_model(
     assert "learned again" not in card["lineage"]["change"]
 
 
+def test_training_scripts_whose_plates_moved_still_give_a_prior_but_no_prints(
+    tiny_model: Path, checked: list, prior_scripts: list, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    moved = []
+    for i, script in enumerate(prior_scripts):
+        moved.append(tmp_path / f"s{i}" / "gt.nk")
+        moved[-1].parent.mkdir()
+        text = Path(script).read_text().replace(str(Path(script).parent / "plates"), str(tmp_path / "moved"))
+        moved[-1].write_text(text)  # the Read node names plates that are no longer there
+    with caplog.at_level(logging.WARNING):
+        out = calibrate_command(tiny_model, checked, tmp_path / "v5", prior_shots=moved)["model"]
+    assert "no prints are taken from it" in caplog.text
+    card = json.loads((out / "card.json").read_text())
+    assert "shape_prior.json" in card["files"] and "prints.json" not in card["files"]
+
+
 def test_too_few_training_scripts_for_a_prior_is_a_clear_error(tiny_model: Path, checked: list, tmp_path: Path) -> None:
     with pytest.raises(AnnotationError, match="cannot learn a shape prior"):
         calibrate_command(tiny_model, checked, tmp_path / "v7", prior_shots=checked[:1])
