@@ -329,6 +329,9 @@ def learn_print_library(
 
     Returns:
         The library, or None when no shape is a replacement piece or nothing usable was found.
+
+    Raises:
+        CancelledError: when ``progress`` was cancelled.
     """
     from seamroto.colour import model_gray_u8
     from seamroto.plates import PlateSequence
@@ -381,6 +384,8 @@ def learn_print_library(
     for name, keys in chosen.items():
         prints = []
         for k in keys:
+            if progress.cancelled:
+                raise CancelledError("print library cancelled", frame=k.frame)
             progress.update(done, total, f"print library: {name}, {Path(k.source).name} frame {k.frame}")
             done += 1
             seq = sequences[k.source]
