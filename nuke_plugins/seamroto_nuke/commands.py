@@ -114,9 +114,7 @@ def track(node: nuke.Node) -> jobs.Job:
     python_knob = str(values.get(knobs.CORE_PYTHON, ""))
     node_name = node.fullName()
 
-    def work(progress: bridge.ProgressSink) -> Dict[str, Any]:
-        return bridge.run("track", args, progress, python_knob=python_knob)
-
+    work = _core_call("track", args, python_knob)
     def done(outputs: Dict[str, Any]) -> str:
         live = _alive(node_name, f"results are in {out_dir}")
         nodes.set_text(live, knobs.USED_CHARACTER, str(outputs.get("character") or model.character))
@@ -251,9 +249,7 @@ def train(node: nuke.Node) -> jobs.Job:
     python_knob = str(values.get(knobs.CORE_PYTHON, ""))
     node_name = node.fullName()
 
-    def work(progress: bridge.ProgressSink) -> Dict[str, Any]:
-        return bridge.run("train", args, progress, python_knob=python_knob)
-
+    work = _core_call("train", args, python_knob)
     def done(outputs: Dict[str, Any]) -> str:
         live = _alive(node_name, f"the model is in {out_dir}")
         model_dir = str(outputs.get("model_dir") or out_dir)
@@ -291,9 +287,7 @@ def calibrate(node: nuke.Node) -> jobs.Job:
     python_knob = str(values.get(knobs.CORE_PYTHON, ""))
     node_name = node.fullName()
 
-    def work(progress: bridge.ProgressSink) -> Dict[str, Any]:
-        return bridge.run("calibrate", args, progress, python_knob=python_knob)
-
+    work = _core_call("calibrate", args, python_knob)
     def done(outputs: Dict[str, Any]) -> str:
         live = _alive(node_name, f"the model is in {out_dir}")
         nodes.set_text(live, knobs.LAST_MODEL_DIR, str(outputs.get("model_dir") or out_dir))
@@ -380,9 +374,7 @@ def refit(node: nuke.Node) -> jobs.Job:
     node_name, tracker_name = node.fullName(), tracker.fullName()
     roto_name = roto.fullName() if roto is not None else ""
 
-    def work(progress: bridge.ProgressSink) -> Dict[str, Any]:
-        return bridge.run("refit", args, progress, python_knob=python_knob)
-
+    work = _core_call("refit", args, python_knob)
     def done(outputs: Dict[str, Any]) -> str:
         live = _alive(node_name, f"results are in {out_dir}")
         old = nuke.toNode(roto_name) if roto_name else None
@@ -507,6 +499,15 @@ def _describe(pasted: Optional[results.Pasted], version: int) -> str:
     if pasted is None:
         return f"v{version} not built (declined)"
     return f"v{version}: " + ", ".join(pasted.names)
+
+
+def _core_call(command: str, args: Dict[str, Any], python_knob: str) -> Callable[[bridge.ProgressSink], Dict[str, Any]]:
+    """The background job's work: one core command through the bridge."""
+
+    def work(progress: bridge.ProgressSink) -> Dict[str, Any]:
+        return bridge.run(command, args, progress, python_knob=python_knob)
+
+    return work
 
 
 def _alive(full_name: str, where_results_are: str) -> nuke.Node:
