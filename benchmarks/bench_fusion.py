@@ -14,7 +14,7 @@ For each synthetic shot (1920x1080 by default) it measures:
 Targets (issue 3): excess jitter <= 0.3 px, flag recall >= 90 %, flag false positives <= 10 %.
 Run: ``.venv/bin/python benchmarks/bench_fusion.py [--shots 3] [--frames 48]``.
 
-Real detections, offline: ``--write-cache OUT --model models/mara/v5 --shot-dirs DIR...`` runs
+Real detections, offline: ``--write-cache OUT --model models/mara/v6 --shot-dirs DIR...`` runs
 the tracker's detection pass once per ``seamroto synth`` shot and stores its output (points,
 confidences, LK flow both ways, face flags) with the ground truth in ``OUT/<shot>.npz``;
 ``--cached NPZ...`` then fuses those in well under a second per shot and prints the issue-3
@@ -398,12 +398,17 @@ def calibrate_prior(
     the calibration shots (cached), and carrying the error model fitted there for fusion with it.
     """
     from seamroto.annotations import load_annotations
-    from seamroto.calibration import calibrate_pieces, learn_prior_for_model
+    from seamroto.calibration import calibrate_pieces, learn_prior_for_model, prune_parts
 
     annotations = load_annotations(shots)
     prior = learn_prior_for_model(model_dir, annotations)
-    prior = learn_prior_for_model(model_dir, annotations, anchor_noise=measure_noise_cached(calibration, prior))
+    noise = measure_noise_cached(calibration, prior)
+    prior = learn_prior_for_model(model_dir, annotations, anchor_noise=noise, parts=True)
     docs = [_load_cached(p) for p in calibration]
+    prior = prune_parts(
+        prior, lambda c: [_fuse_cached(d, fusion.FusionParams(error_model=None), c).points for d in docs],
+        [np.asarray(d["gt"]) for d in docs], docs[0]["names"],  # type: ignore[arg-type]
+    )
     tracked = [_fuse_cached(d, fusion.FusionParams(error_model=None), prior.with_pieces(None)).points for d in docs]
     prior = calibrate_pieces(
         prior, tracked, [np.asarray(d["points"]) for d in docs], [np.asarray(d["gt"]) for d in docs],

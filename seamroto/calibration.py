@@ -22,7 +22,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -45,6 +45,10 @@ from seamroto.shapeprior import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: A shape-prior part (a lid) is kept unless it makes its own mean error on the checked shots
+#: this much worse (see ``prune_parts``).
+PART_TOLERANCE = 0.1
 
 #: A frame is "bad" when any landmark is further than this from the artist's point (issue 3).
 BAD_FRAME_PX = 3.0
@@ -192,14 +196,18 @@ def flag_figures(fused: Any, truth: np.ndarray, bad_px: float = BAD_FRAME_PX) ->
 
 
 def learn_prior_for_model(
-    model_dir: Path, annotations: Sequence[Annotation], *, anchor_noise: Optional[AnchorNoise] = None
+    model_dir: Path,
+    annotations: Sequence[Annotation],
+    *,
+    anchor_noise: Optional[AnchorNoise] = None,
+    parts: bool = False,
 ) -> ShapePrior:
     """A shape prior from ground-truth scripts, in the model's landmark order, with its seams and replacement pieces."""
     from seamroto.character import read_character
 
     info = read_character(model_dir)
     names = list(read_card(model_dir).landmarks)
-    return learn_prior_from(annotations, names, info.seams, info.discontinuous, anchor_noise=anchor_noise)
+    return learn_prior_from(annotations, names, info.seams, info.discontinuous, anchor_noise=anchor_noise, parts=parts)
 
 
 def learn_prior_from(
@@ -209,8 +217,13 @@ def learn_prior_from(
     discontinuous: Sequence[str],
     *,
     anchor_noise: Optional[AnchorNoise] = None,
+    parts: bool = False,
 ) -> ShapePrior:
     """A shape prior from ground-truth scripts for landmarks ``names``, their sources in its stats.
+
+    ``parts`` offers the interior parts that move on their own as targets too (see
+    ``shapeprior.choose_landmarks``); only a checked shot can say whether one helps
+    (``prune_parts``).
 
     Raises:
         AnnotationError: the scripts are too few to learn one.
@@ -222,6 +235,7 @@ def learn_prior_from(
             seams=seams,
             discontinuous=discontinuous,
             anchor_noise=anchor_noise,
+            parts=parts,
         )
     except ValueError as err:
         raise AnnotationError(
@@ -253,7 +267,11 @@ def calibrate_prior(
         # the anchors' noise is how tracking without a prior gets them wrong
         plain = [fuse_shot(s.detections, character, FusionParams(), None).points for s in shots]
         noise = measure_anchor_noise(plain, truths, list(character.model.landmark_names), first)
-        prior = learn_prior_for_model(character.path, prior_shots, anchor_noise=noise)
+        prior = learn_prior_for_model(character.path, prior_shots, anchor_noise=noise, parts=True)
+        prior = prune_parts(
+            prior, lambda p: [fuse_checked(character, s, p, None).points for s in shots], truths,
+            list(character.model.landmark_names),
+        )
     elif character.shape_prior is not None:
         prior = character.shape_prior
     else:
@@ -270,6 +288,51 @@ def calibrate_prior(
         prior = calibrate_pieces(prior, tracked, [s.detections.points for s in shots], truths, names)
     fused = [fuse_checked(character, s, prior, None) for s in shots]
     return prior.with_error_model(fit_error_model(fused, truths))
+
+
+def prune_parts(
+    prior: ShapePrior,
+    fuse: Callable[[ShapePrior], Sequence[np.ndarray]],
+    truths: Sequence[np.ndarray],
+    names: Sequence[str],
+) -> ShapePrior:
+    """The prior without the parts (``stats["parts"]``) it does not help track on checked shots.
+
+    Why: a part the prior pins in one direction (a lid along itself) may already be tracked
+    better than the prior can say (a brow's end, which its detector sees to 0.2 px: 4x worse
+    with the prior). A part is dropped when fusing with it makes that part's mean error against
+    the artist's points more than ``PART_TOLERANCE`` worse; within that it is kept, since the
+    prior is there for the fast move (a detector several px off along the lid) that one
+    checked shot may not hold. Targets are solved one by one from the anchors, so one fusion
+    with and one without all parts decide every part.
+
+    Args:
+        prior: a prior learned with ``parts``.
+        fuse: fused points of every checked shot with a given prior, Shape: (F, L, 2) each.
+        truths: the artists' points of those shots, Shape: (F, L, 2) each, NaN where unchecked.
+        names: landmark names (L).
+    """
+    parts = [t for t in prior.stats.get("parts", []) if t in prior.targets]
+    if not parts:
+        return prior
+
+    def part_errors(candidate: ShapePrior) -> Dict[str, float]:
+        errs = [np.linalg.norm(pts - truth, axis=2) for pts, truth in zip(fuse(candidate), truths)]
+        out = {}
+        for t in parts:
+            col = np.concatenate([e[:, names.index(t)] for e in errs])
+            out[t] = float(np.nanmean(col)) if np.isfinite(col).any() else float("nan")
+        return out
+
+    with_parts = part_errors(prior)
+    without = part_errors(prior.without(parts)) if len(parts) < len(prior.targets) else {}
+    dropped = [t for t in parts if not with_parts[t] <= (1.0 + PART_TOLERANCE) * without.get(t, float("inf"))]
+    for t in parts:
+        logger.info(
+            "shape prior part %s: %.3f px with it, %.3f px without on the checked shots: %s",
+            t, with_parts[t], without.get(t, float("nan")), "dropped" if t in dropped else "kept",
+        )
+    return prior.without(dropped) if dropped else prior
 
 
 def calibrate_pieces(

@@ -311,8 +311,8 @@ Each --shot is a Nuke script holding a Read node, the artists' Tracker4 tracks (
 named by track name) and their Roto shapes. Ctrl-C stops and keeps a checkpoint; --resume continues.
 """,
     "calibrate": """examples:
-  seamroto calibrate --model models/mara/v5 --shot checked/sh060.nk                 # -> models/mara/v6
-  seamroto calibrate --model models/mara/v5 --shot checked/sh060.nk --shot checked/sh070.nk -o models/mara/v6
+  seamroto calibrate --model models/mara/v6 --shot checked/sh060.nk                 # -> models/mara/v7
+  seamroto calibrate --model models/mara/v6 --shot checked/sh060.nk --shot checked/sh070.nk -o models/mara/v7
   seamroto calibrate --model models/mara/v1 --shot checked/sh060.nk --prior-shot gt/sh010.nk --prior-shot gt/sh020.nk
 Each --shot is a shot the character did NOT train on, tracked (or corrected) by an artist: a Read node
 and one Tracker4 track per landmark, as `train` takes. SeamRoto tracks its plates, compares with the

@@ -22,6 +22,8 @@ solved a second time with one more term, ``(x_t - p_t)' P_t (x_t - p_t)``: the p
 ``p_t`` predicted from the fused interior landmarks, with information ``P_t`` only along the weak
 direction of the landmark's LK window (``I - aperture``), where the detection also keeps only
 ``prior_detection_along`` of its weight. Across the silhouette, detector and flow decide as before.
+A part the prior pins in one direction only (an upper lid, along itself) gets the term only on
+frames where its track stays on the line the prior learned (``_off_line``: not in a blink).
 
 Landmarks declared *discontinuous* (replacement mouth pieces, swapped every frame) are never
 flow-propagated or smoothed: they keep their per-frame detection and get their confidence by
@@ -87,6 +89,8 @@ RIDGE = 1e-9
 # Landmarks whose track needs this many detections before its noise is estimated from it.
 MIN_SAMPLES_FOR_ESTIMATE = 8
 REASON_LANDMARKS_SHOWN = 5
+# A prior target whose two sigmas differ this many times is pinned in one direction only.
+ONE_DIRECTION_RATIO = 4.0
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,10 @@ class FusionParams:
             weak direction of its LK window (a silhouette or a line): there the detector's
             error is a slowly varying bias of several px, not noise, and the prior knows the
             position better. 1 keeps the detection isotropic.
+        prior_line_sigmas: a target the prior pins in one direction only (its sigmas differ
+            ``ONE_DIRECTION_RATIO`` times: an upper lid) gets no prior on frames where its
+            track sits further than this many sigmas from the prior along the free direction
+            (a blink: ``_off_line``).
     """
 
     smoothing: float = DEFAULT_SMOOTHING
@@ -201,6 +209,7 @@ class FusionParams:
     error_model: Optional[ErrorModel] = ErrorModel()
     frame_flag_probability: float = 0.5
     prior_detection_along: float = 0.1
+    prior_line_sigmas: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -1047,12 +1056,41 @@ def _prior_terms(
     eye = np.eye(2)
     known = np.isfinite(aperture).all(axis=(1, 2))
     weak = np.where(known[:, None, None], eye - _clip_eigen(np.nan_to_num(aperture), 1.0), 0.0)
-    shape = eye - (1.0 - along) * weak
     ok = known & np.isfinite(prediction_mean).all(axis=1) & np.isfinite(prediction_cov).all(axis=(1, 2))
     cov = np.where(ok[:, None, None], prediction_cov, eye)
+    # a part pinned in one direction (a lid along itself): the prior knows nothing across, so
+    # the detection keeps its weight there however weak the window
+    vals, vecs = np.linalg.eigh(cov)
+    tight = vecs[:, :, 0]
+    one_way = np.sqrt(vals[:, 1] / np.maximum(vals[:, 0], 1e-12)) >= ONE_DIRECTION_RATIO
+    pin = np.einsum("fi,fj->fij", tight, tight)
+    weak = np.where(one_way[:, None, None], np.einsum("fij,fjk,fkl->fil", pin, weak, pin), weak)
+    shape = eye - (1.0 - along) * weak
     info = np.einsum("fij,fjk,fkl->fil", weak, np.linalg.inv(cov), weak)
     info = np.where(ok[:, None, None], 0.5 * (info + np.swapaxes(info, 1, 2)), 0.0)
     return shape, np.where(ok[:, None], prediction_mean, 0.0), info
+
+
+def _off_line(track: np.ndarray, mean: np.ndarray, cov: np.ndarray, gate: float) -> np.ndarray:
+    """Frames (F,) where a target pinned in one direction only has left the line its prior learned.
+
+    Why: such a prior (an upper lid: pinned along the lid, free to slide down it) is learned on
+    mostly open eyes, and a blink bends the lid's path off that line; a track (the first pass,
+    without the prior) further than ``gate`` sigmas along the free direction says the lid is
+    in a blink, where the prior's tight direction is wrong by pixels.
+
+    Shape: track, mean (F, 2) px; cov (F, 2, 2) px^2.
+    """
+    out = np.zeros(len(track), bool)
+    ok = np.isfinite(track).all(axis=1) & np.isfinite(mean).all(axis=1) & np.isfinite(cov).all(axis=(1, 2))
+    if not ok.any():
+        return out
+    vals, vecs = np.linalg.eigh(cov[ok])
+    loose = vecs[:, :, 1]
+    aniso = np.sqrt(vals[:, 1] / np.maximum(vals[:, 0], 1e-12)) >= ONE_DIRECTION_RATIO
+    along = np.abs(np.einsum("fi,fi->f", track[ok] - mean[ok], loose)) / np.sqrt(vals[:, 1])
+    out[ok] = aniso & (along > gate)
+    return out
 
 
 def _confidence(sigma: np.ndarray, tolerance_px: float) -> np.ndarray:
@@ -1219,6 +1257,8 @@ def fuse_tracks(
             shape, p_mean, p_info = _prior_terms(
                 prediction.mean[:, k], prediction.cov[:, k], aperture[:, j], params.prior_detection_along
             )
+            off = _off_line(points[:, j], prediction.mean[:, k], prediction.cov[:, k], params.prior_line_sigmas)
+            p_info = np.where(off[:, None, None], 0.0, p_info)
             x, ub, live, wa = _smooth_one(
                 z[:, j], a0[:, j], disp[:, :, j], b0[:, :, j], g0, det_sigma[:, j], params,
                 late=late, det_shape=shape, prior=(p_mean, p_info),
@@ -1249,7 +1289,11 @@ def fuse_tracks(
                 base[ok, j] = pieces.sigma_px[ok, k]
         sigma[:, disc] = _discontinuous_sigma(stab, base, disc, sig_d, params)[:, disc]
     if cont.any():
-        sigma[:, cont] = _disagreement_sigma(points, det, det_ok, weight, sigma, params, metric)[:, cont]
+        # an occluded detection (a pupil under a closed lid) guesses on the occluder: it says
+        # nothing against the track, as in the tension term below; a point that moved while
+        # hidden is the hidden-jump term's to report
+        seen = det_ok & ~occluded
+        sigma[:, cont] = _disagreement_sigma(points, det, seen, weight, sigma, params, metric)[:, cont]
     points[absent] = np.nan
     sigma[absent] = np.inf
     weight[absent] = 0.0

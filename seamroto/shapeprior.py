@@ -24,7 +24,9 @@ How, per frame:
 
 The anchors and candidate targets come from the ground truth alone (``choose_landmarks``): the
 seam landmarks and the silhouette's (the convex hull of the mean face) are targets, the rigid
-interior ones anchors.
+interior ones anchors. With ``parts`` the interior points that move on their own (lids, pupils,
+brows) are offered as targets too and kept where the prior pins them in one direction (an upper
+lid along itself); calibration keeps only those that help on a checked shot.
 
 Saved as ``shape_prior.json`` in the model folder (schema ``SeamRotoShapePrior.1``, no pickle).
 ``load_shape_prior`` returns None for folders without one, so older models work unchanged.
@@ -245,6 +247,32 @@ class ShapePrior:
         """The same prior carrying the replacement pieces' shape."""
         return dataclasses.replace(self, pieces=pieces)
 
+    def without(self, targets: Sequence[str]) -> ShapePrior:
+        """The same prior saying nothing about ``targets`` (their regression columns dropped).
+
+        Raises:
+            ValueError: every target would be dropped.
+        """
+        gone = set(targets)
+        keep = [k for k, t in enumerate(self.targets) if t not in gone]
+        if not keep:
+            raise ValueError("a shape prior needs a target")
+        stats = dict(self.stats)
+        for key in ("cv_rms_px", "ridge_factors"):
+            if isinstance(stats.get(key), dict):
+                stats[key] = {t: v for t, v in stats[key].items() if t not in gone}
+        if "parts" in stats:
+            stats["parts"] = [t for t in stats["parts"] if t not in gone]
+        stats["dropped"] = list(stats.get("dropped", [])) + [t for t in self.targets if t in gone]
+        return dataclasses.replace(
+            self,
+            targets=tuple(self.targets[k] for k in keep),
+            target_mean=self.target_mean[keep],
+            weights=self.weights[:, keep],
+            residual_cov=self.residual_cov[keep],
+            stats=stats,
+        )
+
 
 def write_shape_prior(folder: Path, prior: ShapePrior) -> Path:
     """Write ``shape_prior.json`` into a model folder (atomically)."""
@@ -302,6 +330,7 @@ def choose_landmarks(
     *,
     seams: Sequence[Seam] = (),
     discontinuous: Sequence[str] = (),
+    parts: bool = False,
 ) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
     """Default anchors and candidate targets from the ground truth alone.
 
@@ -315,6 +344,9 @@ def choose_landmarks(
         names: landmark names (L).
         seams: the character's seams.
         discontinuous: landmarks on replacement pieces (never anchors or targets).
+        parts: also offer the interior points that move on their own (lids, pupils, brows) as
+            targets. Why: an upper lid's named point slides down in a blink yet sits at one
+            place along the lid, which is exactly where its detector and its LK window are weak.
 
     Returns:
         (anchors, targets), each in ``names`` order.
@@ -342,6 +374,8 @@ def choose_landmarks(
     resid = np.sqrt(resid / len(sub))
     limit = RIGID_RATIO * float(np.median(resid))
     anchors = tuple(names[j] for j, r in zip(cand, resid) if r <= limit)
+    if parts:
+        on_line |= {names[j] for j in cand if names[j] not in set(anchors)}
     targets = tuple(names[j] for j in cont if names[j] in on_line)
     return anchors, targets
 
@@ -397,6 +431,19 @@ def _ridge(
         xc = x[ok] - mx
         my[k] = y[ok, k].mean(axis=0)
         w[:, k] = np.linalg.solve(xc.T @ xc + ok.sum() * penalty, xc.T @ (y[ok, k] - my[k]))
+    return mx, my, w
+
+
+def _ridge_per_target(
+    x: np.ndarray, y: np.ndarray, noise: np.ndarray, factors: np.ndarray
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_ridge`` with each target's own penalty factor (times ``noise``)."""
+    mx = x.mean(axis=0)
+    my = np.zeros((y.shape[1], 2))
+    w = np.zeros((x.shape[1], y.shape[1], 2))
+    for factor in np.unique(factors):
+        cols = np.flatnonzero(factors == factor)
+        _, my[cols], w[:, cols] = _ridge(x, y[:, cols], factor * noise)
     return mx, my, w
 
 
@@ -477,6 +524,7 @@ def learn_shape_prior(
     input_noise_px: float = DEFAULT_INPUT_NOISE_PX,
     anchor_noise: Optional[AnchorNoise] = None,
     max_target_sigma: float = MAX_TARGET_SIGMA,
+    parts: bool = False,
 ) -> ShapePrior:
     """Learn the prior from ground-truth landmark sets, one array per shot.
 
@@ -495,7 +543,10 @@ def learn_shape_prior(
             (``measure_anchor_noise``, for the same anchors and template); the ridge and the
             cross-validation use it instead of white noise.
         max_target_sigma: largest cross-validated per-axis residual a kept target may have
-            (template units).
+            (template units); a part (``parts``) needs it in one direction only.
+        parts: offer the interior parts that move on their own too (``choose_landmarks``),
+            listed in ``stats["parts"]``; whether one helps tracking is for a checked shot to
+            say (``calibration.prune_parts``).
 
     Returns:
         The prior, with its cross-validation figures in ``stats``.
@@ -510,7 +561,7 @@ def learn_shape_prior(
         if a.ndim != 3 or a.shape[1] != len(names):
             raise ShapeError("shots", a.shape, f"(F, {len(names)}, 2)")
     if anchors is None or targets is None:
-        auto_a, auto_t = choose_landmarks(arrs, names, seams=seams, discontinuous=discontinuous)
+        auto_a, auto_t = choose_landmarks(arrs, names, seams=seams, discontinuous=discontinuous, parts=parts)
         anchors = auto_a if anchors is None else anchors
         targets = auto_t if targets is None else targets
     targets = [t for t in targets if t not in set(anchors)]
@@ -540,21 +591,24 @@ def learn_shape_prior(
             raise ValueError("anchor noise was measured for other anchors or another template; measure it again")
         noise = anchor_noise.moment + NOISE_FLOOR_SHARE * floor
     rng = np.random.default_rng(CV_NOISE_SEED)
-    best: Optional[Tuple[float, float, np.ndarray]] = None
     if len(designs) >= MIN_SHOTS_FOR_CV:
-        for factor in RIDGE_FACTORS:
-            resid = _cv_residuals(designs, factor * noise, noise, rng)
-            score = float(np.nanmean(resid**2))
-            if best is None or score < best[0]:
-                best = (score, factor, resid)
-    if best is None:
+        trials = np.stack([_cv_residuals(designs, f * noise, noise, rng) for f in RIDGE_FACTORS])
+        with np.errstate(invalid="ignore"):
+            scores = np.nanmean(trials**2, axis=(1, 3))  # (factors, T)
+        # each target its own ridge: a lid's sliding in a blink must not set the chin's
+        chosen = np.argmin(np.where(np.isfinite(scores), scores, np.inf), axis=0)
+        factors = np.asarray(RIDGE_FACTORS, dtype=float)[chosen]
+        resid = trials[chosen, :, np.arange(len(ti))].transpose(1, 0, 2)
+    else:
         # one shot: no honest residual; use the noise-implied ridge and its own residuals.
         x = np.concatenate([d.x for d in designs])
         y = np.concatenate([d.y for d in designs])
+        factors = np.ones(len(ti))
         mx, my, w = _ridge(x, y, noise)
-        best = (float("nan"), 1.0, _predict_units(x, mx, my, w) - y)
+        resid = _predict_units(x, mx, my, w) - y
         logger.warning("shape prior from one shot: its uncertainty is not cross-validated")
-    _, factor, resid = best
+    on_outline = set(choose_landmarks(arrs, names, seams=seams, discontinuous=discontinuous)[1]) if parts else set()
+    is_part = [parts and t not in on_outline for t in targets]
     cov = np.zeros((len(ti), 2, 2))
     keep = []
     for k in range(len(ti)):
@@ -562,7 +616,9 @@ def learn_shape_prior(
         if len(r) < MIN_FRAMES:
             continue
         c = r.T @ r / len(r) + MIN_TARGET_SIGMA**2 * np.eye(2)
-        if math.sqrt(0.5 * float(np.trace(c))) <= max_target_sigma:
+        # a part is pinned in one direction at best (a lid along itself); an outline point in both
+        spread = float(np.linalg.eigvalsh(c)[0]) if is_part[k] else 0.5 * float(np.trace(c))
+        if math.sqrt(spread) <= max_target_sigma:
             keep.append(k)
         cov[k] = c
     dropped = [targets[k] for k in range(len(ti)) if k not in keep]
@@ -572,7 +628,7 @@ def learn_shape_prior(
         raise ValueError("no target landmark is predictable from the anchors; no shape prior")
     x = np.concatenate([d.x for d in designs])
     y = np.concatenate([d.y for d in designs])[:, keep]
-    mx, my, w = _ridge(x, y, factor * noise)
+    mx, my, w = _ridge_per_target(x, y, noise, factors[keep])
     kept_names = tuple(targets[k] for k in keep)
     stats = {
         "frames": int(len(x)),
@@ -585,13 +641,16 @@ def learn_shape_prior(
             t: round(scale * math.sqrt(float(np.trace(cov[k]))), 4) for t, k in zip(kept_names, keep)
         },
         "dropped": dropped,
+        "ridge_factors": {t: float(factors[k]) for t, k in zip(kept_names, keep)},
+        "parts": [targets[k] for k in keep if is_part[k]],
     }
     logger.info("shape prior: anchors %s, targets %s, cv %s", ", ".join(anchors), ", ".join(kept_names),
                 stats["cv_rms_px"])
     pieces = learn_piece_prior(arrs, names, list(discontinuous), list(anchors), template)
     if pieces is not None:
         logger.info("replacement-piece shape: %s from %d frames", ", ".join(pieces.landmarks), pieces.stats["frames"])
-    return ShapePrior(tuple(anchors), kept_names, template, mx, my, w, cov[keep], float(factor), stats, None, pieces)
+    ridge = float(np.median(factors[keep]))
+    return ShapePrior(tuple(anchors), kept_names, template, mx, my, w, cov[keep], ridge, stats, None, pieces)
 
 
 def _cv_residuals(

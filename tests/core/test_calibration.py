@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
+from test_shapeprior import LID_NAMES, lid_prior, lid_shot
 
-from seamroto.calibration import FlagFigures, calibrate_command, flag_figures, next_version_dir
+from seamroto.calibration import (
+    PART_TOLERANCE,
+    FlagFigures,
+    calibrate_command,
+    flag_figures,
+    next_version_dir,
+    prune_parts,
+)
 from seamroto.confidence import ErrorModel
 from seamroto.errors import AnnotationError, ModelError, OutputExistsError
 
@@ -257,3 +265,24 @@ def test_protocol_calibrate_writes_the_version_the_host_asked_for(
 
     with pytest.raises(ProtocolError, match="checked scripts"):
         run_request(make_request("calibrate", {"model_dir": str(calibrated["out"]), "out_dir": str(tmp_path / "v8")}))
+
+
+def test_a_part_is_kept_where_it_helps_or_costs_little_and_dropped_where_it_costs() -> None:
+    prior = lid_prior()
+    truth = lid_shot(9)
+    lid = LID_NAMES.index("lid")
+
+    def fuse_with(error_with: float, error_without: float):
+        def fuse(candidate):
+            tracked = truth.copy()
+            tracked[:, lid, 0] += error_with if "lid" in candidate.targets else error_without
+            return [tracked]
+
+        return fuse
+
+    assert "lid" in prune_parts(prior, fuse_with(0.2, 1.0), [truth], LID_NAMES).targets
+    within = 1.0 + 0.5 * PART_TOLERANCE
+    assert "lid" in prune_parts(prior, fuse_with(within, 1.0), [truth], LID_NAMES).targets
+    costly = prune_parts(prior, fuse_with(4.0, 1.0), [truth], LID_NAMES)
+    assert "lid" not in costly.targets and "lid" in costly.stats["dropped"]
+    assert costly.targets == tuple(t for t in prior.targets if t != "lid")  # outline targets are never pruned

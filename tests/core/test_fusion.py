@@ -24,6 +24,7 @@ TOL = {
     "outlier_weight": 0.3,  # weight an outlier detection may keep
     "flow_only": 1.0,  # error on frames filled by flow alone
     "occluded_error": 2.0,  # error on frames whose detection and own flow follow an occluder
+    "disagreement_sigma": 5.0,  # sigma of a track that detections contradicted several frames running
     "link_check_error": 1.0,  # error after a face-motion link the detections contradict
     "pieces_gain": 0.8,  # mouth error with the pieces' prior / without, at most
     "linear_algebra": 1e-9,
@@ -410,3 +411,17 @@ def test_the_replacement_pieces_prior_pulls_each_print_toward_the_characters_pri
     assert err_pulled < TOL["pieces_gain"] * err_plain
     assert np.array_equal(plain.points[:, :N_CONT], pulled.points[:, :N_CONT])  # continuous tracks untouched
     assert all(f is not None for f in face_frames(s.truth[:, :6], template))
+
+
+def test_an_occluded_detection_does_not_make_the_track_it_contradicts_suspect() -> None:
+    # a pupil under a closed lid: the detector guesses on the lid, frames running, far from a
+    # track the face's motion carries right; only an unoccluded disagreement widens the sigma
+    s = _scene(seed=5)
+    j, gap = 3, slice(20, 24)
+    s.det[gap, j] += (15.0, 10.0)
+    seen = _fuse(s, params=fusion.FusionParams(error_model=None))
+    s.conf[gap, j] *= 0.4  # below half its usual level: occluded, though still half-trusted
+    hidden = _fuse(s, params=fusion.FusionParams(error_model=None))
+    assert seen.sigma_px[gap, j].min() > TOL["disagreement_sigma"]
+    assert hidden.sigma_px[gap, j].max() < TOL["disagreement_sigma"]
+    assert np.linalg.norm(hidden.points[gap, j] - s.truth[gap, j], axis=-1).max() < TOL["occluded_error"]

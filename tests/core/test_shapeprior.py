@@ -281,3 +281,90 @@ def test_a_point_that_moved_while_hidden_is_not_trusted_on_the_hidden_frames() -
             assert res.error_features[9, eye, -1] == 0.0
     assert out[0] < TOL["jump_conf"]
     assert out[1] > TOL["still_conf"]
+
+
+# --- parts: interior points pinned in one direction only (an upper lid along itself) ----------
+
+LID_NAMES = NAMES + ("lid",)
+
+
+def lid_shot(seed: int, blink: slice = slice(0, 0)) -> np.ndarray:
+    """``face_shot`` plus an upper lid over the left eye: it slides up and down (a few px at
+    random, the whole way down on ``blink`` frames, bending 2.5 px sideways there) but sits at
+    one place along the eye. Shape: (F, L + 1, 2)."""
+    face = face_shot(seed)
+    out_, in_ = face[:, NAMES.index("eye_l_out")], face[:, NAMES.index("eye_l_in")]
+    axis = in_ - out_
+    across = np.stack([axis[:, 1], -axis[:, 0]], axis=1)  # towards the brow (y up the face)
+    slide = np.random.default_rng(seed + 100).normal(0.0, 0.05, len(face))
+    slide[blink] -= 0.5
+    lid = 0.5 * (out_ + in_) + (0.25 + slide)[:, None] * across
+    lid[blink] += (2.5, 0.0)
+    return np.concatenate([face, lid[:, None]], axis=1)
+
+
+def lid_prior() -> shapeprior.ShapePrior:
+    return shapeprior.learn_shape_prior([lid_shot(s) for s in (1, 2, 3, 4)], LID_NAMES, seams=SEAMS, parts=True)
+
+
+def test_a_part_pinned_one_way_is_offered_only_with_parts_and_listed() -> None:
+    shots = [lid_shot(s) for s in (1, 2, 3, 4)]
+    plain = shapeprior.learn_shape_prior(shots, LID_NAMES, seams=SEAMS)
+    assert "lid" not in plain.targets
+    assert plain.stats["parts"] == []
+    prior = lid_prior()
+    assert "lid" in prior.targets and prior.stats["parts"] == ["lid"]
+    assert prior.anchors == plain.anchors
+    # pinned along the eye, free across it: the two sigmas differ many times
+    vals = np.linalg.eigvalsh(prior.residual_cov[prior.targets.index("lid")])
+    assert math.sqrt(vals[1] / vals[0]) >= fusion.ONE_DIRECTION_RATIO
+    # each target got its own ridge, so the chin's prediction did not change with the lid
+    assert set(prior.stats["ridge_factors"]) == set(prior.targets)
+    test = lid_shot(9)
+    a, b = plain.predict(test, LID_NAMES), prior.predict(test, LID_NAMES)
+    assert a is not None and b is not None
+    chin = LID_NAMES.index("chin")
+    np.testing.assert_allclose(
+        a.mean[:, list(a.columns).index(chin)], b.mean[:, list(b.columns).index(chin)], atol=TOL["roundtrip"]
+    )
+
+
+def test_without_drops_targets_and_keeps_the_others_predictions() -> None:
+    prior = learned()
+    less = prior.without(["chin", "seam_1"])
+    assert less.targets == tuple(t for t in prior.targets if t not in ("chin", "seam_1"))
+    assert {"chin", "seam_1"} <= set(less.stats["dropped"])
+    test = face_shot(9)
+    full, part = prior.predict(test, NAMES), less.predict(test, NAMES)
+    assert full is not None and part is not None
+    keep = [k for k, t in enumerate(prior.targets) if t in less.targets]
+    np.testing.assert_allclose(part.mean, full.mean[:, keep], atol=TOL["roundtrip"])
+    np.testing.assert_allclose(part.cov, full.cov[:, keep], atol=TOL["roundtrip"])
+    with pytest.raises(ValueError):
+        prior.without(prior.targets)
+
+
+def test_a_part_is_fixed_along_its_line_and_left_to_the_detector_off_it() -> None:
+    blink = slice(14, 17)
+    truth = lid_shot(9, blink)
+    lid = LID_NAMES.index("lid")
+    det = truth + np.random.default_rng(4).normal(0.0, 0.2, truth.shape)
+    det[:, lid, 0] += 3.0  # the detector slides along the lid, where its LK window is blind
+    det[blink, lid] = truth[blink, lid]  # ... but sees the closed lid right
+    aperture = np.broadcast_to(np.eye(2), (len(LID_NAMES), 2, 2)).copy()
+    aperture[lid] = np.diag([0.02, 1.0])
+    fwd, bwd = _flows(truth, aperture)
+    frames = list(range(1001, 1001 + FRAMES))
+    conf = np.full(truth.shape[:2], 0.9)
+    opened = np.ones(FRAMES, bool)
+    opened[blink] = False
+    res = fusion.fuse_tracks(frames, det, conf, fwd, bwd, landmark_names=LID_NAMES, shape_prior=lid_prior())
+    err = np.abs(res.points[:, lid] - truth[:, lid])
+    assert "lid" in res.prior_landmarks
+    assert err[opened, 0].max() < TOL["fused_along"]  # the 3 px slide is gone while the eye is open
+    assert err[blink].max() < TOL["fused_along"]  # ... and the blink is the detector's
+    gateless = fusion.fuse_tracks(
+        frames, det, conf, fwd, bwd, landmark_names=LID_NAMES, shape_prior=lid_prior(),
+        params=fusion.FusionParams(prior_line_sigmas=np.inf),
+    )
+    assert np.abs(gateless.points[blink, lid] - truth[blink, lid]).max() > TOL["fused_along"]
