@@ -25,6 +25,8 @@ TOL = {
     "flow_only": 1.0,  # error on frames filled by flow alone
     "occluded_error": 2.0,  # error on frames whose detection and own flow follow an occluder
     "disagreement_sigma": 5.0,  # sigma of a track that detections contradicted several frames running
+    "zigzag_error": 2.5,  # error of a landmark whose flow is 4 px off link after link (3.6 trusting it)
+    "zigzag_gain": 0.5,  # jitter with flow that is wrong link after link trusted less / trusted as LK says
     "link_check_error": 1.0,  # error after a face-motion link the detections contradict
     "pieces_gain": 0.8,  # mouth error with the pieces' prior / without, at most
     "linear_algebra": 1e-9,
@@ -425,3 +427,37 @@ def test_an_occluded_detection_does_not_make_the_track_it_contradicts_suspect() 
     assert seen.sigma_px[gap, j].min() > TOL["disagreement_sigma"]
     assert hidden.sigma_px[gap, j].max() < TOL["disagreement_sigma"]
     assert np.linalg.norm(hidden.points[gap, j] - s.truth[gap, j], axis=-1).max() < TOL["occluded_error"]
+
+
+def _zigzag_flow(s: Scene, j: int, px: float) -> Scene:
+    """LK at landmark ``j`` off by ``px`` on every link, alternating, forward and backward alike
+    (a silhouette window straddling the static background), with every fourth link lost."""
+    fd, fr = s.fwd.displacement.copy(), s.fwd.reliability.copy()
+    bd, br = s.bwd.displacement.copy(), s.bwd.reliability.copy()
+    sign = np.where(np.arange(len(fd)) % 2 == 0, 1.0, -1.0)[:, None]
+    off = sign * np.array([-0.55, 0.83]) * px
+    fd[:, j] += off
+    bd[1:, j] -= off[:-1]
+    lost = np.arange(0, len(fd) - 1, 4)
+    fd[lost, j], fr[lost, j] = np.nan, 0.0
+    bd[lost + 1, j], br[lost + 1, j] = np.nan, 0.0
+    return dataclasses.replace(s, fwd=PointFlow(fd, fr), bwd=PointFlow(bd, br))
+
+
+def test_flow_wrong_link_after_link_is_trusted_less_and_good_flow_is_not() -> None:
+    j = 2
+    clean = _scene(seed=7)
+    clean_res = _fuse(clean)
+    s = _zigzag_flow(clean, j, 4.0)
+    res = _fuse(s)
+    blind = _fuse(s, params=fusion.FusionParams(link_excess=np.inf))
+    err = res.points[:, j] - s.truth[:, j]
+    assert _jitter(err) < TOL["zigzag_gain"] * _jitter(blind.points[:, j] - s.truth[:, j])
+    assert np.linalg.norm(err, axis=-1).max() < TOL["zigzag_error"]
+    # the other landmarks, and a shot whose flow is fine, are fused as before
+    others = [k for k in range(N_CONT) if k != j]
+    np.testing.assert_allclose(res.points[:, others], blind.points[:, others], atol=1e-9)
+    np.testing.assert_allclose(
+        clean_res.points, _fuse(clean, params=fusion.FusionParams(link_excess=np.inf)).points, atol=1e-12,
+        equal_nan=True,
+    )
