@@ -16,6 +16,10 @@ writing tracks.nk, shapes.nk, seamroto.nk and result.json), against decoding the
 alone, alternating the two ``--repeat`` times and keeping each one's fastest run, so a busy
 machine slows both alike. Decode-only uses the tracker's own reader settings (two frames decoded
 side by side); the ratio against decoding one frame at a time is printed too.
+
+``--occlude`` scores copies of the shots in which a puppeteer's rod crosses the face
+(``benchmarks/occlude.py``): clean synthetic shots leave no frame more than 3 px off, so only
+frames the tracker cannot see put the review flags to the test.
 """
 
 from __future__ import annotations
@@ -198,6 +202,9 @@ def main() -> None:
     parser.add_argument("--baseline-model", type=Path,
                         help="with --speed: also time this model folder (e.g. the previous version) in the same runs")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--occlude", action="store_true",
+                        help="score copies of the shots with a rod crossing the face (benchmarks/occlude.py): "
+                        "frames the tracker cannot see, for the review flags")
     args = parser.parse_args()
     if not args.shots and not args.speed:
         parser.error("give --shots, --speed or both")
@@ -218,7 +225,19 @@ def main() -> None:
             args.json.write_text(json.dumps({"speed": sp}, indent=1))
         if not args.shots:
             return
-    rows = [bench_shot(args.model, d) for d in args.shots]
+    if args.occlude:
+        import tempfile
+
+        from occlude import occlude_shot
+
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = []
+            for d in args.shots:
+                copy = Path(tmp) / f"{d.name}_rod"
+                occlude_shot(d, copy)
+                rows.append(bench_shot(args.model, copy))
+    else:
+        rows = [bench_shot(args.model, d) for d in args.shots]
     keys = ["mean_px", "p95_px", "excess_jitter_px", "jitter_continuous_px", "jitter_replacement_px",
             "flag_recall", "flagged_fine_share", "shape_iou_mean",
             "shape_iou_min", "control_point_jitter_px", "control_point_jitter_continuous_px",
@@ -226,9 +245,10 @@ def main() -> None:
             "seam_band_area_ratio", "track_over_decode"]
     short = {"control_point_jitter_px": "cp_jitter", "control_point_jitter_continuous_px": "cp_jitter_cont",
              "control_point_jitter_replacement_px": "cp_jitter_repl"}
-    print("shot        " + " ".join(f"{short.get(k, k)[:14]:>14s}" for k in keys))
+    print("shot        " + " ".join(f"{short.get(k, k)[:14]:>14s}" for k in keys) + "  bad flagged")
     for r in rows:
-        print(f"{r['shot']:12s}" + " ".join(f"{r[k]:14.3f}" for k in keys))
+        counts = f"  {r['bad_frames']:3d} {r['flagged']:7d}"
+        print(f"{r['shot']:12s}" + " ".join(f"{r[k]:14.3f}" for k in keys) + counts)
     summary = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
     print("mean        " + " ".join(f"{summary[k]:14.3f}" for k in keys))
     for r in rows:

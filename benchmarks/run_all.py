@@ -46,6 +46,7 @@ def _commands(work: Path, model: Path, only: List[str]) -> Dict[str, List[str]]:
         "motion2roto": [*script("motion2roto"), "--out", str(work / "motion2roto")],
         "farm": [*script("farm"), "--model", str(model), "--out", str(work / "farm")],
         "track": [*script("track"), "--model", str(model)],
+        "occlusion": [*script("track"), "--model", str(model), "--occlude"],
     }
     wanted = set(only or runs)
     if "track" in wanted:
@@ -53,6 +54,8 @@ def _commands(work: Path, model: Path, only: List[str]) -> Dict[str, List[str]]:
         seed, frames, size = SPEED_SHOT
         speed = _synth(work, seed, frames, size, f"mara_s{seed}_{frames}f")
         runs["track"] += ["--shots", *map(str, shots), "--speed", str(speed), "--repeat", "3"]
+    if "occlusion" in wanted:
+        runs["occlusion"] += ["--shots", *(str(_synth(work, s, f, size, f"mara_s{s}")) for s, f, size in TRACK_SHOTS)]
     return {k: v for k, v in runs.items() if k in wanted}
 
 
