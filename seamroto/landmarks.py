@@ -250,6 +250,8 @@ def infer_crops(
     s = net.input_size
     if crops.shape[1:] != (s, s, 3):
         raise ShapeError("crops", crops.shape, f"(N, {s}, {s}, 3)")
+    if n <= batch_size:
+        return net.infer_one(np.ascontiguousarray(crops.transpose(0, 3, 1, 2)))
     queue = net.infer_queue(jobs)
 
     def done(request: Any, start: int) -> None:
