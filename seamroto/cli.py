@@ -320,8 +320,10 @@ artist's points and fits how sure each landmark is, which decides the frames fla
 --prior-shot (the character's training scripts) also learns the shape prior and the replacement pieces'
 shape again, with their noise measured on the checked shots, and keeps the pieces' print library (the
 artists' mouths' edges on a dozen of those scripts' plates, which `track` snaps each frame's mouth onto:
-the scripts' Read nodes must find their plates). The model folder is
-never changed: the result is a new version whose card holds the flag figures before and after.
+the scripts' Read nodes must find their plates). The prior also offers the parts that move on their
+own (upper lids, brows), pinned in the one direction they hold, and keeps each only if tracking the
+checked shots with it does not make that part more than 10 % worse (the log says which). The model
+folder is never changed: the result is a new version whose card holds the flag figures before and after.
 """,
     "track": """examples:
   seamroto track 'plates/sh050.####.exr' --model models/mara/v1 -o out/sh050
