@@ -1106,9 +1106,8 @@ def _prior_terms(
     cov = np.where(ok[:, None, None], prediction_cov, eye)
     # a part pinned in one direction (a lid along itself): the prior knows nothing across, so
     # the detection keeps its weight there however weak the window
-    vals, vecs = np.linalg.eigh(cov)
+    _, vecs, one_way = _one_way(cov)
     tight = vecs[:, :, 0]
-    one_way = np.sqrt(vals[:, 1] / np.maximum(vals[:, 0], 1e-12)) >= ONE_DIRECTION_RATIO
     pin = np.einsum("fi,fj->fij", tight, tight)
     weak = np.where(one_way[:, None, None], np.einsum("fij,fjk,fkl->fil", pin, weak, pin), weak)
     shape = eye - (1.0 - along) * weak
@@ -1131,12 +1130,21 @@ def _off_line(track: np.ndarray, mean: np.ndarray, cov: np.ndarray, gate: float)
     ok = np.isfinite(track).all(axis=1) & np.isfinite(mean).all(axis=1) & np.isfinite(cov).all(axis=(1, 2))
     if not ok.any():
         return out
-    vals, vecs = np.linalg.eigh(cov[ok])
-    loose = vecs[:, :, 1]
-    aniso = np.sqrt(vals[:, 1] / np.maximum(vals[:, 0], 1e-12)) >= ONE_DIRECTION_RATIO
-    along = np.abs(np.einsum("fi,fi->f", track[ok] - mean[ok], loose)) / np.sqrt(vals[:, 1])
-    out[ok] = aniso & (along > gate)
+    vals, vecs, one_way = _one_way(cov[ok])
+    free = np.abs(np.einsum("fi,fi->f", track[ok] - mean[ok], vecs[:, :, 1])) / np.sqrt(vals[:, 1])
+    out[ok] = one_way & (free > gate)
     return out
+
+
+def _one_way(cov: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whether each 2x2 covariance pins its point in one direction only (F,), with its eigen-pairs.
+
+    Returns:
+        eigenvalues (F, 2) ascending, eigenvectors (F, 2, 2) as columns, and the (F,) bool:
+        sigmas at least ``ONE_DIRECTION_RATIO`` apart.
+    """
+    vals, vecs = np.linalg.eigh(cov)
+    return vals, vecs, np.sqrt(vals[:, 1] / np.maximum(vals[:, 0], 1e-12)) >= ONE_DIRECTION_RATIO
 
 
 def _confidence(sigma: np.ndarray, tolerance_px: float) -> np.ndarray:
