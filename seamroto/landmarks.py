@@ -231,6 +231,10 @@ def infer_crops(
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Run model-space crops through the compiled model in batches on an AsyncInferQueue.
 
+    A single batch (a frame's face crop, or its refiner patches, while a shot streams) runs on
+    the thread's own infer request instead: there is nothing to overlap it with, and the
+    queue's callback and copies cost a third of the network's time.
+
     Args:
         model: a ``seamroto.models.LandmarkModel`` (its first stage) or a ``CompiledNet``.
         crops: (N, S, S, 3) float32, model colour space, [0, 1].
