@@ -52,6 +52,7 @@ from seamroto.confidence import ErrorModel, error_features, error_sigma, within_
 from seamroto.config import DEFAULT_CONFIDENCE_THRESHOLD, DEFAULT_SMOOTHING
 from seamroto.datamodel import LandmarkSample, LandmarkTrack
 from seamroto.errors import ShapeError
+from seamroto.faceframe import face_frames, to_face
 from seamroto.flow import PointFlow
 from seamroto.shapeprior import ShapePrior
 
@@ -91,6 +92,13 @@ MIN_SAMPLES_FOR_ESTIMATE = 8
 REASON_LANDMARKS_SHOWN = 5
 # A prior target whose two sigmas differ this many times is pinned in one direction only.
 ONE_DIRECTION_RATIO = 4.0
+# An anchor further than this from the face frame of the others is covered (face-frame units,
+# the anchors' RMS radius: about twice what the artists' own landmarks of mara ever show).
+OFF_FACE_UNITS = 0.12
+# Fewest anchors left to define the face frame when dropping covered ones.
+MIN_FRAME_ANCHORS = 5
+# ... and how many times its usual distance on the shot a covered anchor is off, at least.
+OFF_FACE_MEDIANS = 4.0
 
 
 @dataclass(frozen=True)
@@ -1147,6 +1155,53 @@ def _one_way(cov: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     return vals, vecs, np.sqrt(vals[:, 1] / np.maximum(vals[:, 0], 1e-12)) >= ONE_DIRECTION_RATIO
 
 
+def off_face_anchors(det: np.ndarray, det_ok: np.ndarray, names: Sequence[str], prior: ShapePrior) -> np.ndarray:
+    """Anchor detections (F, L) that sit off the face the other anchors define: covered, not moved.
+
+    Why: the prior's anchors (eye corners, lower lids, nose, mid-brows) move rigidly with the
+    print, within ``OFF_FACE_UNITS`` of the face frame in the artists' landmarks; a rod or a
+    rig arm crossing the face makes the detector put one elsewhere with its usual confidence,
+    and LK follows the rod too. Per frame the face frame is fitted to the anchors, dropping
+    the furthest while it is further than ``OFF_FACE_UNITS`` and ``MIN_FRAME_ANCHORS`` remain;
+    a detection is covered when it is that far off and ``OFF_FACE_MEDIANS`` times as far as
+    that anchor usually is on the shot, so a detector that is poor all along keeps its points.
+
+    Shape: det (F, L, 2) _img, det_ok (F, L) -> (F, L) bool (False off the anchors).
+    """
+    out = np.zeros(det_ok.shape, bool)
+    index = {n: i for i, n in enumerate(names)}
+    if any(a not in index for a in prior.anchors):
+        return out
+    cols = np.array([index[a] for a in prior.anchors])
+    template = np.asarray(prior.template, dtype=np.float64)
+    resid = np.full((len(det), len(cols)), np.nan)
+    for i in range(len(det)):
+        keep = [k for k in range(len(cols)) if det_ok[i, cols[k]]]
+        frame = None
+        while len(keep) >= MIN_FRAME_ANCHORS:
+            sub = template[keep] - template[keep].mean(axis=0)
+            fitted = face_frames(det[i, cols[keep]][None], sub)[0]
+            if fitted is None:
+                break
+            frame = (fitted[0], fitted[1], template[keep].mean(axis=0))
+            off = np.linalg.norm(to_face(det[i, cols[keep]], fitted[0], fitted[1]) - sub, axis=1)
+            worst = int(np.argmax(off))
+            if off[worst] <= OFF_FACE_UNITS or len(keep) == MIN_FRAME_ANCHORS:
+                break
+            keep.pop(worst)
+        if frame is None:
+            continue
+        a, centre, inliers_mean = frame  # the fit's template is centred on its inliers
+        seen = [k for k in range(len(cols)) if det_ok[i, cols[k]]]
+        resid[i, seen] = np.linalg.norm(to_face(det[i, cols[seen]], a, centre) + inliers_mean - template[seen], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)  # an anchor never seen
+        usual = np.nanmedian(resid, axis=0)
+    covered = (resid > OFF_FACE_UNITS) & (resid > OFF_FACE_MEDIANS * usual[None])
+    out[:, cols] = np.nan_to_num(covered, nan=0.0).astype(bool)
+    return out
+
+
 def _confidence(sigma: np.ndarray, tolerance_px: float) -> np.ndarray:
     """P(|error| < tolerance) for a 2-D isotropic Gaussian error of per-axis std ``sigma``."""
     return within_probability(sigma, tolerance_px)
@@ -1251,6 +1306,9 @@ def fuse_tracks(
     det_ok = np.isfinite(det).all(axis=2) & (conf > 0) & ~absent[:, None]
     z = np.where(det_ok[..., None], det, 0.0)
     rel = relative_confidence(conf, det_ok)
+    if shape_prior is not None:
+        # an anchor detected far off the face the others define is covered (a rig arm, a rod)
+        rel = np.where(off_face_anchors(z, det_ok, names, shape_prior), 0.0, rel)
     occluded = det_ok & (rel < params.occlusion_ratio)
     weight_conf = conf * np.clip(rel, 0.0, 1.0) ** params.occlusion_power
     disp, info = _flow_terms(flow_fwd, flow_bwd, f, n)
