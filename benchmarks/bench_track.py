@@ -145,7 +145,7 @@ def bench_shot(model: Path, shot_dir: Path) -> dict:
     recall = float((bad & flagged).sum() / bad.sum()) if bad.any() else 1.0
     fine_share = float((flagged & ~bad).sum() / flagged.sum()) if flagged.any() else 0.0
     rig_landmarks = {sr.name: sr.landmarks for sr in char.rig.shapes}
-    ious, jit = [], {}
+    ious, jit, iou_min = [], {}, {}
     truth_shapes = {s.name: s for s in truth.shapes}
     for s in result.shapes:
         t = truth_shapes.get(s.name)
@@ -153,7 +153,10 @@ def bench_shot(model: Path, shot_dir: Path) -> dict:
             continue
         keys = [f for f in frames if f in s.keys and f in t.keys]
         if s.closed and not s.name.endswith("_band"):
-            ious += [shape_iou(s.points_array(f), t.points_array(f)) for f in keys[::4]]
+            shape_ious = [shape_iou(s.points_array(f), t.points_array(f)) for f in keys[::4]]
+            ious += shape_ious
+            if shape_ious:
+                iou_min[s.name] = round(float(np.min(shape_ious)), 4)
         pts = np.array([s.points_array(f)[:, :2] for f in keys])
         if len(pts) >= 3 and t.point_count == s.point_count:
             tp = np.array([t.points_array(f)[:, :2] for f in keys])
@@ -175,6 +178,7 @@ def bench_shot(model: Path, shot_dir: Path) -> dict:
         "bad_frames": int(bad.sum()),
         "shape_iou_mean": float(np.mean(ious)) if ious else float("nan"),
         "shape_iou_min": float(np.min(ious)) if ious else float("nan"),
+        "shape_iou_min_per_shape": iou_min,
         "control_point_jitter_px": float(np.mean(list(jit.values()))) if jit else float("nan"),
         # shapes a replacement piece drives (the mouth): a new print every frame
         "control_point_jitter_continuous_px": _mean_or_nan(
