@@ -392,3 +392,15 @@ def test_an_anchor_covered_by_a_rod_is_carried_by_the_face_not_by_the_rod() -> N
     # a detector that puts the corner 25 px off on every frame is poor, not covered: kept
     det[:, corner] = truth[:, corner] + (25.0, 5.0)
     assert not fusion.off_face_anchors(det, np.ones(truth.shape[:2], bool), NAMES, learned()).any()
+
+
+def test_covered_anchor_check_tolerates_missing_detections_and_other_landmarks() -> None:
+    truth = face_shot(9)
+    ok = np.ones(truth.shape[:2], bool)
+    ok[3] = False  # a frame without a face
+    ok[5, : len(ANCHORS) - 2] = False  # too few anchors left to define the face
+    det = np.where(ok[..., None], truth, np.nan)
+    assert not fusion.off_face_anchors(det, ok, NAMES, learned()).any()
+    # a model whose landmarks do not include the prior's anchors: nothing to say
+    other = tuple(f"x{j}" for j in range(len(NAMES)))
+    assert not fusion.off_face_anchors(det, ok, other, learned()).any()
