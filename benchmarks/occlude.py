@@ -23,29 +23,28 @@ from typing import Dict, Tuple
 import numpy as np
 
 from seamroto.plates import read_frame, write_frame
+from seamroto.synth.render import Region, bounds, coverage
 
 #: The rod's width as a fraction of the face box width, its tilt from vertical (rad) and its
 #: linear-light colour (a dark, slightly blue steel).
 ROD_WIDTH = 0.14
 ROD_TILT = 0.25
 ROD_RGB = (0.030, 0.032, 0.040)
-#: Soft edge (px) of the rod's matte.
-EDGE_PX = 1.5
+#: Sub-pixels per pixel side the rod's anti-aliased edge is drawn with (``synth.render.coverage``).
+ROD_SUPERSAMPLE = 4
 FIRST = 14
 FRAMES = 20
 
 
-def rod_matte(size: Tuple[int, int], box: Tuple[float, float, float, float], t: float) -> np.ndarray:
-    """Coverage (H, W) float32 of the rod at sweep position ``t`` (0: left of the box, 1: right)."""
-    w, h = size
+def rod_polygon(box: Tuple[float, float, float, float], t: float, height: int) -> np.ndarray:
+    """The rod's outline (4, 2) _img px at sweep position ``t`` (0: left of the box, 1: right),
+    reaching past the top and bottom of a frame ``height`` px tall."""
     x, y, bw, bh = box
-    centre_x = x - 0.3 * bw + t * 1.6 * bw
-    centre_y = y + 0.5 * bh
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    # signed distance across the tilted rod's axis
-    across = (xx - centre_x) * np.cos(ROD_TILT) + (yy - centre_y) * np.sin(ROD_TILT)
-    half = 0.5 * ROD_WIDTH * bw
-    return np.clip((half - np.abs(across)) / EDGE_PX + 0.5, 0.0, 1.0)
+    centre = np.array([x - 0.3 * bw + t * 1.6 * bw, y + 0.5 * bh])
+    along = np.array([-np.sin(ROD_TILT), np.cos(ROD_TILT)]) * 2.0 * height
+    across = np.array([np.cos(ROD_TILT), np.sin(ROD_TILT)]) * 0.5 * ROD_WIDTH * bw
+    return np.array([centre - along - across, centre + along - across, centre + along + across,
+                     centre - along + across])
 
 
 def occlude_shot(shot: Path, out: Path, first: int = FIRST, frames: int = FRAMES) -> Dict[str, object]:
@@ -68,9 +67,14 @@ def occlude_shot(shot: Path, out: Path, first: int = FIRST, frames: int = FRAMES
             shutil.copy2(path, target)
             continue
         img = read_frame(path)
-        box = tuple(gt["face_boxes"][str(frame)])
-        matte = rod_matte((img.shape[1], img.shape[0]), box, (k - first) / max(1, frames - 1))[..., None]
-        write_frame(target, img * (1.0 - matte) + np.asarray(ROD_RGB, np.float32) * matte)
+        h, w = img.shape[:2]
+        rod = rod_polygon(tuple(gt["face_boxes"][str(frame)]), (k - first) / max(1, frames - 1), h)
+        region = bounds(rod, 1.0, Region(0, 0, w, h))
+        if not region.empty:
+            matte = coverage([rod], region, ROD_SUPERSAMPLE)[..., None]
+            rows, cols = region.inside(Region(0, 0, w, h))
+            img[rows, cols] = img[rows, cols] * (1.0 - matte) + np.asarray(ROD_RGB, np.float32) * matte
+        write_frame(target, img)
         covered.append(frame)
     return {"shot": shot.name, "frames": covered}
 
