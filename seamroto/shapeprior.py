@@ -351,6 +351,17 @@ def choose_landmarks(
     Returns:
         (anchors, targets), each in ``names`` order.
     """
+    anchors, outline, moving = _landmark_roles(shots, names, seams, discontinuous)
+    if not parts:
+        return anchors, outline
+    offered = set(outline) | set(moving)
+    return anchors, tuple(n for n in names if n in offered)
+
+
+def _landmark_roles(
+    shots: Sequence[np.ndarray], names: Sequence[str], seams: Sequence[Seam], discontinuous: Sequence[str]
+) -> Tuple[Tuple[str, ...], Tuple[str, ...], Tuple[str, ...]]:
+    """(anchors, outline and seam targets, interior parts that move on their own), in ``names`` order."""
     cont = [j for j, n in enumerate(names) if n not in set(discontinuous)]
     full = _complete_rows(shots, cont)
     if len(full) < MIN_FRAMES:
@@ -374,10 +385,9 @@ def choose_landmarks(
     resid = np.sqrt(resid / len(sub))
     limit = RIGID_RATIO * float(np.median(resid))
     anchors = tuple(names[j] for j, r in zip(cand, resid) if r <= limit)
-    if parts:
-        on_line |= {names[j] for j in cand if names[j] not in set(anchors)}
-    targets = tuple(names[j] for j in cont if names[j] in on_line)
-    return anchors, targets
+    outline = tuple(names[j] for j in cont if names[j] in on_line)
+    moving = tuple(names[j] for j in cand if names[j] not in set(anchors))
+    return anchors, outline, moving
 
 
 def _complete_rows(shots: Sequence[np.ndarray], cols: Sequence[int]) -> np.ndarray:
@@ -560,10 +570,14 @@ def learn_shape_prior(
     for a in arrs:
         if a.ndim != 3 or a.shape[1] != len(names):
             raise ShapeError("shots", a.shape, f"(F, {len(names)}, 2)")
-    if anchors is None or targets is None:
-        auto_a, auto_t = choose_landmarks(arrs, names, seams=seams, discontinuous=discontinuous, parts=parts)
-        anchors = auto_a if anchors is None else anchors
-        targets = auto_t if targets is None else targets
+    outline: Tuple[str, ...] = ()
+    if anchors is None or targets is None or parts:
+        auto_a, outline, moving = _landmark_roles(arrs, names, seams, discontinuous)
+        offered = set(outline) | (set(moving) if parts else set())
+        if anchors is None:
+            anchors = auto_a
+        if targets is None:
+            targets = tuple(n for n in names if n in offered)
     targets = [t for t in targets if t not in set(anchors)]
     index = {n: i for i, n in enumerate(names)}
     unknown = sorted(set(anchors) - set(index)) + sorted(set(targets) - set(index))
@@ -607,7 +621,7 @@ def learn_shape_prior(
         mx, my, w = _ridge(x, y, noise)
         resid = _predict_units(x, mx, my, w) - y
         logger.warning("shape prior from one shot: its uncertainty is not cross-validated")
-    on_outline = set(choose_landmarks(arrs, names, seams=seams, discontinuous=discontinuous)[1]) if parts else set()
+    on_outline = set(outline)
     is_part = [parts and t not in on_outline for t in targets]
     cov = np.zeros((len(ti), 2, 2))
     keep = []
