@@ -13,7 +13,7 @@ help:
 	@echo "make demo   - set up .venv and run the main job on the bundled demo character"
 	@echo "make test   - set up .venv (core + train + dev) and run lint, mypy and the tests"
 	@echo "make bench  - run the benchmarks in benchmarks/ (slow; prints measured ratios)"
-	@echo "make demo-model - rebuild the bundled demo character models/mara/v6 (needs torch; minutes)"
+	@echo "make demo-model - rebuild the bundled demo character models/mara/v7 (needs torch; minutes)"
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -33,15 +33,16 @@ demo: $(VENV)/.core
 
 # The networks, rig and face model (the old v2), then `seamroto calibrate` on a shot the character
 # neither trains on nor is scored on (seed 21), learning the shape prior again from the training
-# scripts with the anchor noise measured there: that folder is the bundled v6 (with the print library the calibration
-# learns from the training plates, and the parts of the prior, such as the upper lids, the checked shot keeps).
+# scripts with the anchor noise measured there: that folder is the bundled v7 (with the print library the calibration
+# learns from the training plates, the parts of the prior, such as the upper lids, the checked shot keeps, and how far
+# the mouth's landmarks follow its snapped print, weighed on the checked shot).
 DEMO_WORK ?= /tmp/seamroto_demo_shots
 demo-model: $(VENV)/.dev
 	$(PY) -m training.make_demo_model --work $(DEMO_WORK) -o $(DEMO_WORK)/models/mara/v2
 	$(MAKE) demo-model-prior DEMO_BASE=$(DEMO_WORK)/models/mara/v2
 
 DEMO_BASE ?= $(DEMO_WORK)/models/mara/v2
-DEMO_MODEL_OUT ?= models/mara/v6
+DEMO_MODEL_OUT ?= models/mara/v7
 demo-model-prior: $(VENV)/.dev
 	test -d $(DEMO_WORK)/mara_s21_100f || $(PY) -m seamroto synth --character mara --seed 21 --frames 100 \
 		--size 2048x1080 --formats exr -o $(DEMO_WORK)/mara_s21_100f

@@ -14,7 +14,7 @@ For each synthetic shot (1920x1080 by default) it measures:
 Targets (issue 3): excess jitter <= 0.3 px, flag recall >= 90 %, flag false positives <= 10 %.
 Run: ``.venv/bin/python benchmarks/bench_fusion.py [--shots 3] [--frames 48]``.
 
-Real detections, offline: ``--write-cache OUT --model models/mara/v6 --shot-dirs DIR...`` runs
+Real detections, offline: ``--write-cache OUT --model models/mara/v7 --shot-dirs DIR...`` runs
 the tracker's detection pass once per ``seamroto synth`` shot and stores its output (points,
 confidences, LK flow both ways, face flags) with the ground truth in ``OUT/<shot>.npz``;
 ``--cached NPZ...`` then fuses those in well under a second per shot and prints the issue-3

@@ -1,7 +1,7 @@
 """End-to-end tracking figures (issues 3 and 4), measured side by side in one run.
 
-    .venv/bin/python benchmarks/bench_track.py --model models/mara/v6 --shots DIR [DIR ...]
-    .venv/bin/python benchmarks/bench_track.py --model models/mara/v6 --speed DIR [--repeat 3]
+    .venv/bin/python benchmarks/bench_track.py --model models/mara/v7 --shots DIR [DIR ...]
+    .venv/bin/python benchmarks/bench_track.py --model models/mara/v7 --speed DIR [--repeat 3]
 
 Each DIR is a ``seamroto synth`` shot (plates + gt.json) the model did NOT train on. Per shot it
 runs the whole tracker in memory and, in the same run, decodes every frame alone, then prints:

@@ -1,6 +1,6 @@
 """Run every benchmark once on the bundled demo character (``make bench``; slow: about half an hour on 2 cores).
 
-    .venv/bin/python benchmarks/run_all.py [--work DIR] [--model models/mara/v6] [--only rig prints ...]
+    .venv/bin/python benchmarks/run_all.py [--work DIR] [--model models/mara/v7] [--only rig prints ...]
 
 Each benchmark runs as its own process (so one that fails does not stop the others) and prints
 its own figures with the command that made them; the shots they need are synthesised into
@@ -62,7 +62,7 @@ def _commands(work: Path, model: Path, only: List[str]) -> Dict[str, List[str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("/tmp/seamroto_bench"), help="shots and outputs")
-    parser.add_argument("--model", type=Path, default=REPO / "models" / "mara" / "v6", help="character model")
+    parser.add_argument("--model", type=Path, default=REPO / "models" / "mara" / "v7", help="character model")
     parser.add_argument("--only", nargs="*", default=[], help="benchmarks to run (default: all)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

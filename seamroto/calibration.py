@@ -22,7 +22,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from seamroto.datamodel import Annotation, tracks_to_array
 from seamroto.errors import AnnotationError, ModelError, OutputExistsError
 from seamroto.fileio import staged_dir
 from seamroto.models import file_sha256, read_card, verify_files, write_card
+from seamroto.piecepoints import PieceReadout, find_pins, measure_readout
 from seamroto.pieceprior import measure_piece_noise
 from seamroto.printlib import PRINTS_FILE, PrintLibrary, learn_print_library, write_print_library
 from seamroto.progress import NullProgress, Progress
@@ -358,6 +359,58 @@ def calibrate_pieces(
     return prior.with_pieces(pieces)
 
 
+def calibrate_readout(
+    character: Any, shots: Sequence[CheckedShot], annotations: Sequence[Annotation]
+) -> Optional[PieceReadout]:
+    """How far each piece landmark moves toward its snapped print, measured on the checked shots.
+
+    ``character`` carries the prior and print library the new version will track with; each
+    checked shot is fused and fitted as tracking does, and the artists' Roto shapes in
+    ``annotations`` (one per shot) say which control point a piece landmark sits on. None when
+    the character snaps no piece, no landmark sits on a control point, or too few frames were
+    snapped (``seamroto.piecepoints.MIN_FRAMES``).
+    """
+    from seamroto.pipeline import TrackOptions, fit_shapes
+
+    prior, library = character.shape_prior, character.prints
+    if prior is None or library is None:
+        return None
+    library = library.with_readout(None)
+    character = dataclasses.replace(character, prints=library)
+    names = list(character.model.landmark_names)
+    tracked, pieces, snapped, truths = [], [], [], []
+    pins: Dict[str, Tuple[str, int]] = {}
+    for shot, annotation in zip(shots, annotations):
+        det = shot.detections
+        fused = fuse_checked(character, shot, prior, prior.error_model)
+        fit = fit_shapes(fused.points, fused.confidence, det.frames, character, TrackOptions(), names, det.grays)
+        drawn = {}
+        for name, cps in fit.pieces.items():
+            s = next((r for r in annotation.shapes if r.name == name), None)
+            if s is not None and s.point_count == cps.shape[1]:
+                drawn[name] = np.array([
+                    s.points_array(f)[:, :2] if f in s.keys else np.full((s.point_count, 2), np.nan) for f in det.frames
+                ])
+        for lm, pin in find_pins(shot.truth, names, drawn, character.info.discontinuous, prior.anchors,
+                                 prior.template).items():
+            pins.setdefault(lm, pin)
+        tracked.append(fused.points)
+        pieces.append(fit.pieces)
+        snapped.append(fit.snapped)
+        truths.append(shot.truth)
+    readout = measure_readout(tracked, pieces, snapped, truths, names, pins, prior.anchors, prior.template)
+    if readout is not None:
+        for g in readout.groups:
+            for name, j in zip(g.landmarks, g.indices):
+                st = readout.stats["landmarks"][name]
+                logger.info(
+                    "%s read back from %s point %d: %.4f -> %.4f face units RMS on %d checked frames "
+                    "(snapped alone %.4f)",
+                    name, g.shape, j, st["tracked_rms"], st["read_back_rms"], st["frames"], st["snapped_rms"],
+                )
+    return readout
+
+
 def write_model_with_prior(
     model_dir: Path,
     prior: ShapePrior,
@@ -461,7 +514,8 @@ def calibrate_command(
     if not shots:
         raise AnnotationError("no checked shot given: pass --shot CHECKED.nk (repeat)")
     character = load_character(Path(model_dir))
-    checked = [checked_shot(character, a, progress) for a in load_annotations(shots)]
+    checked_scripts = load_annotations(shots)
+    checked = [checked_shot(character, a, progress) for a in checked_scripts]
     priors = load_annotations(prior_shots) if prior_shots else []
     error_model = character.shape_prior.error_model if character.shape_prior is not None else None
     before = [flag_figures(fuse_checked(character, s, character.shape_prior, error_model), s.truth) for s in checked]
@@ -470,11 +524,23 @@ def calibrate_command(
     prints = learn_print_library(
         priors, character.rig, prior.anchors, character.info.discontinuous, progress=progress
     ) if priors else None
-    change = "review flags calibrated on checked shots" + (
-        "; shape prior (with the replacement pieces' shape) learned again from the training scripts, "
-        "with the anchors' and pieces' noise measured on the checked shots" if priors else ""
-    ) + ("; replacement pieces' print library from the training scripts' plates" if prints is not None else "")
-    metrics = {
+    library = prints if prints is not None else character.prints
+    if library is not None:
+        # the read-back's gains belong to this prior and these prints: measured again every time
+        tracking = dataclasses.replace(character, shape_prior=prior, prints=library)
+        prints = library.with_readout(calibrate_readout(tracking, checked, checked_scripts))
+    changes = ["review flags calibrated on checked shots"]
+    if priors:
+        changes.append(
+            "shape prior (with the replacement pieces' shape) learned again from the training scripts, "
+            "with the anchors' and pieces' noise measured on the checked shots"
+        )
+        if prints is not None:
+            changes.append("replacement pieces' print library from the training scripts' plates")
+    if prints is not None and prints.readout is not None:
+        changes.append("replacement pieces' landmarks read back from the snapped prints, weighed on the checked shots")
+    change = "; ".join(changes)
+    metrics: Dict[str, Any] = {
         "calibration": {
             "command": command,
             "checked_shots": [s.source for s in checked],
@@ -485,5 +551,7 @@ def calibrate_command(
             "after": [f.to_json() for f in after],
         }
     }
+    if prints is not None and prints.readout is not None:
+        metrics["calibration"]["piece_read_back"] = dict(prints.readout.stats)
     path = write_model_with_prior(Path(model_dir), prior, out, change, metrics, prints)
     return {"model": path, "before": before, "after": after, "shots": [s.source for s in checked]}

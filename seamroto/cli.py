@@ -311,8 +311,8 @@ Each --shot is a Nuke script holding a Read node, the artists' Tracker4 tracks (
 named by track name) and their Roto shapes. Ctrl-C stops and keeps a checkpoint; --resume continues.
 """,
     "calibrate": """examples:
-  seamroto calibrate --model models/mara/v6 --shot checked/sh060.nk                 # -> models/mara/v7
-  seamroto calibrate --model models/mara/v6 --shot checked/sh060.nk --shot checked/sh070.nk -o models/mara/v7
+  seamroto calibrate --model models/mara/v7 --shot checked/sh060.nk                 # -> models/mara/v8
+  seamroto calibrate --model models/mara/v7 --shot checked/sh060.nk --shot checked/sh070.nk -o models/mara/v8
   seamroto calibrate --model models/mara/v1 --shot checked/sh060.nk --prior-shot gt/sh010.nk --prior-shot gt/sh020.nk
 Each --shot is a shot the character did NOT train on, tracked (or corrected) by an artist: a Read node
 and one Tracker4 track per landmark, as `train` takes. SeamRoto tracks its plates, compares with the
@@ -322,8 +322,11 @@ shape again, with their noise measured on the checked shots, and keeps the piece
 artists' mouths' edges on a dozen of those scripts' plates, which `track` snaps each frame's mouth onto:
 the scripts' Read nodes must find their plates). The prior also offers the parts that move on their
 own (upper lids, brows), pinned in the one direction they hold, and keeps each only if tracking the
-checked shots with it does not make that part more than 10 % worse (the log says which). The model
-folder is never changed: the result is a new version whose card holds the flag figures before and after.
+checked shots with it does not make that part more than 10 % worse (the log says which). Where the
+checked shots' mouth landmarks sit on their Roto shape's control points (a corner track on the corner
+point), it also measures how far `track` moves them toward the snapped mouth (the log gives each one's
+error before and after). The model folder is never changed: the result is a new version whose card
+holds the flag figures before and after.
 """,
     "track": """examples:
   seamroto track 'plates/sh050.####.exr' --model models/mara/v1 -o out/sh050

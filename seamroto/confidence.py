@@ -62,7 +62,7 @@ class ErrorModel:
     The defaults were fitted on a calibration shot that the bundled demo character neither
     trained on nor is scored on (``seamroto synth --character mara --seed 21 --frames 100
     --size 2048x1080``; real detections; ``benchmarks/bench_fusion.py --write-cache DIR --model
-    models/mara/v6 --shot-dirs SHOT`` then ``--calibrate DIR/SHOT.npz``). The training shots
+    models/mara/v7 --shot-dirs SHOT`` then ``--calibrate DIR/SHOT.npz``). The training shots
     would be optimistic: the detector has seen them. A character whose detector is better or
     worse calibrated can carry its own.
 

@@ -173,6 +173,27 @@ def reorder_landmarks(
     return out_p, out_c
 
 
+@dataclass(frozen=True, eq=False)
+class ShapeFit:
+    """What fitting the rig (and snapping the pieces) made of a shot's landmarks.
+
+    Attributes:
+        shapes: every rigged shape, plus seam bands.
+        flags: per shape, the frames it could not be fitted on.
+        landmarks: the landmarks given, with the replacement pieces' ones read back from their
+            snapped prints where the character measured how (``seamroto.piecepoints``); in the
+            ``names`` order given. Shape: (F, L, 2), _img.
+        pieces: per snapped shape, its control points. Shape: (F, N, 2), _img.
+        snapped: per snapped shape, the frames its print was snapped on. Shape: (F,) bool.
+    """
+
+    shapes: Tuple[RotoShape, ...]
+    flags: Dict[str, Tuple[int, ...]]
+    landmarks: np.ndarray
+    pieces: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    snapped: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+
 def fit_shapes(
     points: np.ndarray,
     conf: np.ndarray,
@@ -182,13 +203,13 @@ def fit_shapes(
     names: Sequence[str],
     grays: FrameGrays = (),
     progress: Optional[Progress] = None,
-) -> Tuple[Tuple[RotoShape, ...], Dict[str, Tuple[int, ...]]]:
-    """Every rigged shape on every frame, plus seam bands; returns shapes and per-shape flags.
+) -> ShapeFit:
+    """Every rigged shape on every frame, plus seam bands and per-shape flags.
 
     ``points``/``conf`` are in ``names`` order; the rig gets them in its own landmark order.
     ``grays`` (per frame, ``ShotDetections.grays``) let the character's print library snap its
     replacement pieces onto each frame's edges; without them, or with ``options.snap_pieces``
-    off, the pieces stay as rigged.
+    off, the pieces stay as rigged (and no landmark is read back from them).
     """
     from seamroto.rig import fitted_to_roto_shapes, seam_band
 
@@ -200,10 +221,16 @@ def fit_shapes(
         threshold = config.DEFAULT_CONFIDENCE_THRESHOLD
     fitted = character.rig.apply(points, conf, frames=frames, min_confidence=0.0, smooth_sigma=0.0)
     flags = {name: fs.flagged_frames for name, fs in fitted.items() if fs.flagged_frames}
+    read_back = np.array(landmarks, dtype=np.float64, copy=True)
+    pieces: Dict[str, np.ndarray] = {}
+    snapped: Dict[str, np.ndarray] = {}
     if options.snap_pieces and character.prints is not None and len(grays):
-        from seamroto.printlib import snap_fitted
+        from seamroto.printlib import snap_fitted, snapped_points
 
-        fitted, _ = snap_fitted(fitted, landmarks, names, grays, character.prints, progress=progress)
+        fitted, outcomes = snap_fitted(fitted, landmarks, names, grays, character.prints, progress=progress)
+        pieces, snapped = snapped_points(fitted, outcomes)
+        if character.prints.readout is not None:
+            read_back = character.prints.readout.apply(landmarks, names, pieces, snapped)
     shapes = list(fitted_to_roto_shapes(fitted))
     feather = options.feather_px
     if feather is not None:
@@ -216,18 +243,20 @@ def fit_shapes(
             if fs is not None and not fs.closed:
                 band_feather = config.DEFAULT_FEATHER_PX if feather is None else feather
                 shapes.append(seam_band(fs, options.seam_band_px, band_feather))
-    return tuple(shapes), flags
+    return ShapeFit(tuple(shapes), flags, read_back, pieces, snapped)
 
 
-def tracks_from_fused(fused: Any, names: Sequence[str]) -> Tuple[LandmarkTrack, ...]:
-    """Fused arrays -> LandmarkTracks, leaving unknown frames out (never fabricated)."""
+def tracks_from_points(
+    frames: Sequence[int], points: np.ndarray, confidence: np.ndarray, names: Sequence[str]
+) -> Tuple[LandmarkTrack, ...]:
+    """Per-frame arrays -> LandmarkTracks, leaving unknown frames out (never fabricated)."""
     out = []
     for j, name in enumerate(names):
         samples = {}
-        for i, f in enumerate(fused.frames):
-            x, y = fused.points[i, j]
+        for i, f in enumerate(frames):
+            x, y = points[i, j]
             if np.isfinite(x) and np.isfinite(y):
-                samples[int(f)] = LandmarkSample(float(x), float(y), float(fused.confidence[i, j]), True)
+                samples[int(f)] = LandmarkSample(float(x), float(y), float(confidence[i, j]), True)
         out.append(LandmarkTrack(name, samples))
     return tuple(out)
 
@@ -354,9 +383,7 @@ def track_shot(
     det.timings["fusion"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     names = character.model.landmark_names
-    shapes, shape_flags = fit_shapes(
-        fused.points, fused.confidence, det.frames, character, options, names, det.grays, progress
-    )
+    fit = fit_shapes(fused.points, fused.confidence, det.frames, character, options, names, det.grays, progress)
     det.timings["fit"] = time.perf_counter() - t0
     result = TrackResult(
         width=seq.width,
@@ -364,11 +391,11 @@ def track_shot(
         first=seq.first,
         last=seq.last,
         model=character.ref,
-        tracks=tracks_from_fused(fused, names),
-        shapes=shapes,
+        tracks=tracks_from_points(fused.frames, fit.landmarks, fused.confidence, names),
+        shapes=fit.shapes,
         flagged_frames=tuple(int(f) for f in fused.flagged_frames),
         flag_reasons={int(f): str(r) for f, r in fused.reasons.items()},
-        shape_flags=shape_flags,
+        shape_flags=fit.flags,
         plates=str(plates),
         colourspace=colourspace,
         seams=character.info.seams,
@@ -603,9 +630,9 @@ def refit_command(
     character = Character(Path(model_dir), None, rig, None, info, None, prints)
     snap = options.snap_pieces and prints is not None
     grays = _plate_grays(shot, frames, options.colourspace) if snap else ()
-    shapes, flags = fit_shapes(
-        arr[..., :2], np.nan_to_num(arr[..., 2]), frames, character, options, lm_names, grays, progress
-    )
+    # the artist's tracks are theirs: the refit reads no landmark back into them
+    fit = fit_shapes(arr[..., :2], np.nan_to_num(arr[..., 2]), frames, character, options, lm_names, grays, progress)
+    shapes, flags = fit.shapes, fit.flags
     result = TrackResult(
         width=width,
         height=height,

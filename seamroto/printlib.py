@@ -13,6 +13,9 @@ Prints are made at one face size (``reference_radius_px``: the RMS radius of the
 landmarks), and each tracked frame is looked at at that size too, so a plate at another
 resolution or a puppet closer to camera matches the same profiles.
 
+Where the artists' piece landmarks sit on the shape's control points, the snapped points are
+read back into the tracks (``seamroto.piecepoints``, measured by ``seamroto calibrate``).
+
 Stored as ``prints.json`` in the model folder (listed and hashed in the card; plain JSON,
 nothing executed). Coordinates are plate px, ``_img`` space.
 """
@@ -31,6 +34,7 @@ import numpy as np
 from seamroto.datamodel import Annotation, RotoShape, tracks_to_array
 from seamroto.errors import CancelledError, ModelError, ModelSchemaError, PlateError
 from seamroto.fileio import atomic_write_text
+from seamroto.piecepoints import PieceReadout
 from seamroto.progress import NullProgress, Progress
 from seamroto.propagate import pack_points
 from seamroto.snap import (
@@ -112,21 +116,28 @@ class PrintLibrary:
         reference_radius_px: the face size the prints' profiles are made at.
         shapes: per replacement shape.
         stats: where it was learned from.
+        readout: the piece landmarks read back from the snapped prints (``seamroto.piecepoints``),
+            once measured on checked shots; None reads nothing back.
     """
 
     face_landmarks: Tuple[str, ...]
     reference_radius_px: float
     shapes: Tuple[ShapePrints, ...]
     stats: Mapping[str, Any] = field(default_factory=dict)
+    readout: Optional[PieceReadout] = None
 
     @property
     def shape_names(self) -> Tuple[str, ...]:
         """Shapes the library snaps."""
         return tuple(s.name for s in self.shapes)
 
+    def with_readout(self, readout: Optional[PieceReadout]) -> PrintLibrary:
+        """The same prints with another readout (None: read nothing back)."""
+        return replace(self, readout=readout)
+
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready document (``SeamRotoPrints.1``)."""
-        return {
+        doc: Dict[str, Any] = {
             "schema": SCHEMA,
             "face_landmarks": list(self.face_landmarks),
             "reference_radius_px": self.reference_radius_px,
@@ -141,6 +152,9 @@ class PrintLibrary:
             ],
             "stats": dict(self.stats),
         }
+        if self.readout is not None:
+            doc["readout"] = self.readout.to_dict()
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], path: str = PRINTS_FILE) -> PrintLibrary:
@@ -167,6 +181,7 @@ class PrintLibrary:
                 float(doc["reference_radius_px"]),
                 tuple(shapes),
                 dict(doc.get("stats", {})),
+                PieceReadout.from_dict(doc["readout"]) if doc.get("readout") is not None else None,
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ModelError(f"damaged print library ({err}); re-copy the model folder", path=path) from err
@@ -427,11 +442,13 @@ class SnapOutcome:
         snapped: frames whose rigged piece was replaced by a snapped print.
         kept: frames where every snap moved too far (the rigged piece kept).
         skipped: frames without a fitted shape, a face size or a grey region.
+        snapped_frames: the frame numbers of ``snapped``.
     """
 
     snapped: int = 0
     kept: int = 0
     skipped: int = 0
+    snapped_frames: Tuple[int, ...] = ()
 
 
 class PrintSnapper:
@@ -523,6 +540,7 @@ def snap_fitted(
     pieces = [fitted[n] for n in library.shape_names if n in fitted]
     points = {fs.name: np.array(fs.points, copy=True) for fs in pieces}
     counts = {fs.name: [0, 0, 0] for fs in pieces}  # snapped, kept, skipped
+    on: Dict[str, List[int]] = {fs.name: [] for fs in pieces}
     frames = pieces[0].frames if pieces else ()
     for i, frame in enumerate(frames):
         if progress.cancelled:
@@ -540,15 +558,26 @@ def snap_fitted(
                 continue
             rows[i] = rows_from_packed(res)
             count[0] += 1
+            on[fs.name].append(int(frame))
     out = dict(fitted)
     outcomes: Dict[str, SnapOutcome] = {}
     for fs in pieces:
         out[fs.name] = replace(fs, points=points[fs.name])
-        outcomes[fs.name] = SnapOutcome(*counts[fs.name])
+        snapped, kept, skipped = counts[fs.name]
+        outcomes[fs.name] = SnapOutcome(snapped, kept, skipped, tuple(on[fs.name]))
         logger.info(
             "%s snapped to the frame's edges on %d frame(s) (%d kept as rigged)", fs.name, *counts[fs.name][:2]
         )
     return out, outcomes
+
+
+def snapped_points(
+    fitted: Mapping[str, Any], outcomes: Mapping[str, SnapOutcome]
+) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
+    """Each snapped shape's control points (F, N, 2) and the frames it was snapped on (F,) bool."""
+    points = {n: np.asarray(fitted[n].points)[..., :2] for n in outcomes if n in fitted}
+    snapped = {n: np.isin(np.asarray(fitted[n].frames), outcomes[n].snapped_frames) for n in points}
+    return points, snapped
 
 
 def packed_from_rows(rows: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ Five synthetic shots of the character ``mara`` (seeds 1-5, 48 frames, 1920x1080)
 with ``seamroto synth`` into a work folder, the character is trained on them with a fixed seed,
 and the model is written to ``-o`` (a new ``_vN`` if that exists). Metrics in its card are
 measured on held-out frames. ``make demo-model`` then calibrates the character's shape prior on
-a separate shot (seed 21) and writes the result as the bundled ``models/mara/v6``
+a separate shot (seed 21) and writes the result as the bundled ``models/mara/v7``
 (``make demo-model-prior``; see the Makefile).
 """
 

@@ -1,6 +1,6 @@
 r"""Learn a character's shape prior, or install a calibrated one, in a model folder, card included.
 
-    .venv/bin/python -m training.shape_prior --model models/mara/v6 \
+    .venv/bin/python -m training.shape_prior --model models/mara/v7 \
         (--shots .../mara_s{1,2,3,4,5}/gt.nk | --prior-from CALIBRATED.json) (-o OUT | --in-place)
 
 ``--shots``: the prior (``seamroto.shapeprior``) is learned from the ground-truth landmarks of the

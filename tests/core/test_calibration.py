@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import Dict
 
+import numpy as np
 import pytest
 from test_shapeprior import LID_NAMES, lid_prior, lid_shot
 
@@ -73,6 +75,7 @@ def test_calibrate_writes_a_new_version_and_leaves_the_source_alone(calibrated: 
     mouth = prints.shapes[0]
     assert mouth.count == character.rig.shape("mouth").k and 1 < len(mouth.prints) <= 12
     assert {p.source for p in mouth.prints} <= {str(s) for s in calibrated["prior_scripts"]}
+    assert prints.readout is None  # 12 checked frames are too few to weigh the snapped points
     card = json.loads((calibrated["out"] / "card.json").read_text())
     assert "prints.json" in card["files"] and "print library" in card["lineage"]["change"]
     assert card["version"] == "v002"
@@ -139,6 +142,62 @@ def test_calibrated_model_tracks_and_refits_with_its_print_library(
     refit = {s.name: s for s in read_result(refit_out["result"]).shapes}
     for frame in tracked["mouth"].key_frames:
         assert abs(refit["mouth"].points_array(frame) - tracked["mouth"].points_array(frame)).max() < 1e-2
+
+
+def test_the_snapped_mouth_corners_are_weighed_on_the_checked_shots(
+    calibrated: dict, checked: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seamroto import piecepoints, printlib
+    from seamroto.annotations import load_annotations
+    from seamroto.calibration import calibrate_readout, checked_shot
+    from seamroto.pipeline import load_character
+
+    monkeypatch.setattr(piecepoints, "MIN_FRAMES", 4)  # the test shots are 6 frames each
+    # their mouths are a few px wide, too small to snap: every print "snaps" to the rigged piece
+    monkeypatch.setattr(printlib.PrintSnapper, "snap", lambda self, name, packed, gray, radius: packed)
+    character = load_character(calibrated["out"])
+    scripts = load_annotations(checked)
+    readout = calibrate_readout(character, [checked_shot(character, a) for a in scripts], scripts)
+    assert readout is not None
+    # the synthetic mouth's corners are its outline's points 0 and 4
+    assert character.info.discontinuous == ("mouth_L", "mouth_R")
+    assert [(g.shape, g.landmarks, g.indices) for g in readout.groups] == [("mouth", ("mouth_L", "mouth_R"), (0, 4))]
+    assert readout.anchors == character.shape_prior.anchors
+    for stats in readout.stats["landmarks"].values():
+        assert stats["read_back_rms"] <= stats["tracked_rms"]  # least squares, in sample
+
+
+def test_tracking_reads_a_corner_back_from_the_snapped_mouth(
+    calibrated: dict, checked: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seamroto import printlib
+    from seamroto.annotations import load_annotations
+    from seamroto.datamodel import tracks_to_array
+    from seamroto.piecepoints import PieceGroup, PieceReadout
+    from seamroto.pipeline import TrackOptions, fit_shapes, load_character
+
+    shift = np.array([0.5, -0.25])
+    monkeypatch.setattr(printlib.PrintSnapper, "snap", lambda self, name, packed, gray, radius: packed + shift)
+    character = load_character(calibrated["out"])
+    prior = character.shape_prior
+    readout = PieceReadout(prior.anchors, prior.template, (PieceGroup("mouth", ("mouth_L",), (0,), np.eye(2)),))
+    character = dataclasses.replace(character, prints=character.prints.with_readout(readout))
+    script = load_annotations(checked[:1])[0]
+    names = list(character.model.landmark_names)
+    frames = script.frames
+    points = tracks_to_array(script.tracks, names, frames)[..., :2]
+    grays = [object()] * len(frames)  # the patched snap never looks at them
+    fit = fit_shapes(points, np.ones(points.shape[:2]), frames, character, TrackOptions(), names, grays)
+    mouth = next(s for s in fit.shapes if s.name == "mouth")
+    col = names.index("mouth_L")
+    for i, frame in enumerate(frames):
+        np.testing.assert_allclose(fit.landmarks[i, col], mouth.points_array(frame)[0, :2], atol=1e-6)
+    others = [j for j in range(len(names)) if j != col]
+    np.testing.assert_array_equal(fit.landmarks[:, others], points[:, others])
+    assert fit.snapped["mouth"].all()
+    plain = fit_shapes(points, np.ones(points.shape[:2]), frames, character, TrackOptions(snap_pieces=False), names,
+                       grays)
+    np.testing.assert_array_equal(plain.landmarks, points)  # no snap, nothing read back
 
 
 def test_no_snap_leaves_the_pieces_as_the_rig_fits_them(

@@ -151,7 +151,7 @@ def test_snap_fitted_replaces_the_piece_frame_by_frame_and_leaves_the_rest() -> 
     assert _error(packed_from_rows(mouth.points[0]), TRUTH) <= TOL["points"]
     np.testing.assert_array_equal(mouth.points[1], rows)  # no grey: as rigged
     assert np.isnan(mouth.points[2]).all() and mouth.flagged[2]  # flagged: left flagged
-    assert outcome["mouth"] == printlib.SnapOutcome(snapped=1, kept=0, skipped=2)
+    assert outcome["mouth"] == printlib.SnapOutcome(snapped=1, kept=0, skipped=2, snapped_frames=(1001,))
     assert mouth.feather == 2.0 and mouth.layer == ("mouths",)
 
 
@@ -255,5 +255,25 @@ def test_another_schema_and_damaged_fields_are_named(tmp_path: Path) -> None:
         PrintLibrary.from_dict({**doc, "schema": "SeamRotoPrints.9"})
     broken = json.loads(json.dumps(doc))
     broken["shapes"][0]["prints"][0]["segment"] = [7, 9]
+    with pytest.raises(ModelError, match="damaged print library"):
+        PrintLibrary.from_dict(broken)
+
+
+def test_a_library_carries_its_readout_and_older_ones_load_without(tmp_path: Path) -> None:
+    from seamroto.piecepoints import PieceGroup, PieceReadout
+
+    template = np.array([[-1.0, 0.0], [1.0, 0.0]])
+    group = PieceGroup("mouth", ("m",), (2,), np.diag([0.5, 0.9]))
+    readout = PieceReadout(("a", "b"), template, (group,), {"in_sample": True})
+    lib = _library(KEYS).with_readout(readout)
+    (tmp_path / "new").mkdir()
+    back = load_print_library(_model_folder(tmp_path / "new", lib))
+    assert back is not None and back.readout is not None
+    assert [(g.shape, g.landmarks, g.indices) for g in back.readout.groups] == [("mouth", ("m",), (2,))]
+    np.testing.assert_allclose(back.readout.groups[0].gain, np.diag([0.5, 0.9]))
+    assert "readout" not in _library(KEYS).to_dict()  # nothing measured: nothing read back
+    assert PrintLibrary.from_dict(_library(KEYS).to_dict()).readout is None
+    broken = lib.to_dict()
+    broken["readout"]["groups"][0]["gain"] = [[1.0]]
     with pytest.raises(ModelError, match="damaged print library"):
         PrintLibrary.from_dict(broken)

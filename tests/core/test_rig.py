@@ -308,7 +308,7 @@ def test_schema_1_rig_loads_and_applies_the_same(toy_rig: rig.Rig, tmp_path: Pat
 
 
 def test_bundled_demo_rig_still_loads() -> None:
-    folder = Path(__file__).resolve().parents[2] / "models" / "mara" / "v6"
+    folder = Path(__file__).resolve().parents[2] / "models" / "mara" / "v7"
     assert (folder / rig.RIG_JSON).is_file(), "the bundled demo character must ship its rig"
     r = rig.Rig.load(folder)
     pts = np.zeros((2, len(r.landmark_names), 2))
