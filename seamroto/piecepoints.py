@@ -108,12 +108,16 @@ class PieceReadout:
             if cp is None or mask is None or any(n not in index for n in g.landmarks):
                 continue
             cols = [index[n] for n in g.landmarks]
+            done = 0
             for i, frame in enumerate(frames):
                 f, s = pts[i, cols], cp[i, list(g.indices)]
                 if frame is None or not mask[i] or not (np.isfinite(s).all() and np.isfinite(f).all()):
                     continue
                 ff, sf = to_face(f, *frame).reshape(-1), to_face(s, *frame).reshape(-1)
                 out[i, cols] = from_face((ff + g.gain @ (sf - ff)).reshape(-1, 2), *frame)
+                done += 1
+            logger.info("%s read back from the snapped %s on %d of %d frame(s)", ", ".join(g.landmarks), g.shape,
+                        done, len(frames))
         return out
 
     def to_dict(self) -> Dict[str, Any]:
