@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Union
 
+from seamroto.errors import OutputExistsError
+
 PathLike = Union[str, "os.PathLike[str]"]
 VERSION_SUFFIX = re.compile(r"^(?P<stem>.*?)_v(?P<num>\d+)$")
 
@@ -105,13 +107,22 @@ def staged_dir(path: PathLike) -> Iterator[Path]:
     """Build an output folder under a hidden temp name and rename it to ``path`` when complete.
 
     A crash or cancel leaves no half-written output folder under the final name.
+
+    Raises:
+        OutputExistsError: ``path`` exists, before any work or (made meanwhile by another
+            process) at the rename; callers pick a free name first (``next_free_dir``).
     """
     target = Path(path)
+    if target.exists():
+        raise OutputExistsError(f"{target} exists; SeamRoto never overwrites it: choose a new folder", path=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         _usual_mode(tmp, directory=True)
         yield tmp
+        if target.exists():
+            raise OutputExistsError(f"{target} appeared while it was being written; the new output was not kept",
+                                    path=str(target))
         os.replace(tmp, target)
     except BaseException:
         import shutil
