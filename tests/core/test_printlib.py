@@ -277,3 +277,19 @@ def test_a_library_carries_its_readout_and_older_ones_load_without(tmp_path: Pat
     broken["readout"]["groups"][0]["gain"] = [[1.0]]
     with pytest.raises(ModelError, match="damaged print library"):
         PrintLibrary.from_dict(broken)
+
+
+def test_the_frames_piece_is_the_cost_weighted_blend_of_the_best_prints_snaps(monkeypatch: pytest.MonkeyPatch) -> None:
+    from seamroto.snap import SnapResult
+
+    # two prints snap 0.4 px apart; the better match (cost 0.1 against 0.2) counts 2^3 = 8 times as much
+    shifts, costs = iter([0.0, 0.4]), iter([0.1, 0.2])
+
+    def fake_snap(model, work, local, scale, params, fitter):  # type: ignore[no-untyped-def]
+        return SnapResult(local + [next(shifts), 0.0], next(costs))
+
+    monkeypatch.setattr(printlib, "snap_shape", fake_snap)
+    start = pack_points(RIGGED)
+    out = PrintSnapper(_library(KEYS)).snap("mouth", start, GrayRegion((0, 0), _frame(TRUTH)), RADIUS)
+    assert out is not None
+    np.testing.assert_allclose(out - start, np.broadcast_to([0.4 / 9.0, 0.0], start.shape), atol=1e-9)
