@@ -144,7 +144,8 @@ def _add_no_snap(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-snap", dest="snap_pieces", action="store_false",
         help="leave replacement pieces (the mouth) as the rig fits them from the landmarks instead of "
-        "snapping them onto each frame's edges with the character's print library",
+        "snapping them onto each frame's edges with the character's print library (and leave their "
+        "tracks as detected: a calibrated character otherwise reads them back from the snapped print)",
     )
 
 

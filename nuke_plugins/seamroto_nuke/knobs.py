@@ -156,7 +156,8 @@ _SNAP_PIECES = KnobSpec(
     BOOL,
     "snap replacement pieces",
     "Fit replacement pieces (a new mouth print every frame) onto each frame's own edges with the "
-    "character's print library. Off: the rig's shape from the landmarks alone (steadier on a soft "
+    "character's print library; a calibrated character's mouth tracks then follow the snapped "
+    "print too. Off: the rig's shape and the tracks from the landmarks alone (steadier on a soft "
     "or smoky plate, a little faster).",
     default=True,
 )
