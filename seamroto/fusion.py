@@ -315,7 +315,7 @@ def _widened(occluded: np.ndarray, det_ok: np.ndarray, margin: int) -> np.ndarra
         grown = out.copy()
         grown[1:] |= out[:-1]
         grown[:-1] |= out[1:]
-        out = grown & (det_ok | occluded)
+        out = grown & det_ok  # occluded frames have a detection themselves
     return out
 
 

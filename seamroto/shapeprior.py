@@ -352,10 +352,13 @@ def choose_landmarks(
         (anchors, targets), each in ``names`` order.
     """
     anchors, outline, moving = _landmark_roles(shots, names, seams, discontinuous)
-    if not parts:
-        return anchors, outline
-    offered = set(outline) | set(moving)
-    return anchors, tuple(n for n in names if n in offered)
+    return anchors, _offered(names, outline, moving, parts)
+
+
+def _offered(names: Sequence[str], outline: Sequence[str], moving: Sequence[str], parts: bool) -> Tuple[str, ...]:
+    """Candidate targets in ``names`` order: the outline and seams, plus the moving parts with ``parts``."""
+    offered = set(outline) | (set(moving) if parts else set())
+    return tuple(n for n in names if n in offered)
 
 
 def _landmark_roles(
@@ -573,11 +576,10 @@ def learn_shape_prior(
     outline: Tuple[str, ...] = ()
     if anchors is None or targets is None or parts:
         auto_a, outline, moving = _landmark_roles(arrs, names, seams, discontinuous)
-        offered = set(outline) | (set(moving) if parts else set())
         if anchors is None:
             anchors = auto_a
         if targets is None:
-            targets = tuple(n for n in names if n in offered)
+            targets = _offered(names, outline, moving, parts)
     targets = [t for t in targets if t not in set(anchors)]
     index = {n: i for i, n in enumerate(names)}
     unknown = sorted(set(anchors) - set(index)) + sorted(set(targets) - set(index))
